@@ -1,0 +1,3 @@
+//! Criterion benchmarks for the classifier (being written).
+
+fn main() {}

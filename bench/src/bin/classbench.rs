@@ -1,0 +1,3 @@
+//! `classbench` benchmark binary (being written).
+
+fn main() {}

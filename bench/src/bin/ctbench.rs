@@ -1,0 +1,3 @@
+//! `ctbench` benchmark binary (being written).
+
+fn main() {}

@@ -1,0 +1,6 @@
+//! The `palisade` binary.
+#![forbid(unsafe_code)]
+
+fn main() {
+    println!("palisade: not yet");
+}

@@ -1,0 +1,1 @@
+//! The Calico selector language (placeholder; being written).
