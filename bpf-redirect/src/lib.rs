@@ -1,2 +1,42 @@
-//! The XDP redirect program (C, built with clang) and its loader. Not implemented yet.
-#![forbid(unsafe_code)]
+//! Palisade's XDP redirect program and its loader.
+//!
+//! `redirect.bpf.c` (built by `build.rs` with `clang -O2 -target bpf`) redirects every frame into
+//! the AF_XDP socket registered for the frame's RX queue in an `XSKMAP`, and returns a configurable
+//! fallback action (fail-closed `XDP_DROP` by default, `XDP_PASS` for debugging) when no socket is
+//! registered for that queue.
+//!
+//! [`Redirect::attach`] loads it with aya 0.14 and attaches it through a `bpf_link` (driver mode,
+//! falling back to skb mode with a warning). In [`FailureMode::Closed`] the link and the maps are
+//! pinned on bpffs (mounted if absent), so the program outlives a crash of the dataplane and keeps
+//! dropping frames; the next run takes the pinned link over. In [`FailureMode::Open`] nothing is
+//! pinned, so a crash detaches the program and traffic takes the kernel path.
+//!
+//! ```text
+//!  frame on queue q --> palisade_redirect --xsks_map[q] set--> AF_XDP socket (user space)
+//!                                         \-no socket------> palisade_cfg[0]: DROP | PASS
+//! ```
+//!
+//! File-system, mount and netlink calls go through the [`sys::Sys`] chokepoint so their error
+//! paths are unit-tested with a fake.
+#![deny(unsafe_code)]
+
+mod error;
+mod loader;
+pub mod netlink;
+pub mod pin;
+pub mod sys;
+
+pub use error::BpfError;
+pub use loader::{AttachMode, AttachOptions, FailureMode, Fallback, Origin, Redirect};
+
+/// The compiled XDP object (ELF), embedded at build time.
+pub const REDIRECT_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/redirect.bpf.o"));
+
+/// Name of the XDP program inside [`REDIRECT_OBJECT`].
+pub const PROGRAM_NAME: &str = "palisade_redirect";
+/// Name of the queue -> socket map.
+pub const XSKS_MAP: &str = "xsks_map";
+/// Name of the one-entry configuration map (entry 0: fallback action).
+pub const CONFIG_MAP: &str = "palisade_cfg";
+/// Number of entries of [`XSKS_MAP`]: the highest RX queue index served is one less.
+pub const MAX_QUEUES: u32 = 64;
