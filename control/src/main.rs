@@ -1,6 +1,6 @@
-//! The `palisade` binary.
+//! The `palisade` binary: see `palisade --help`.
 #![forbid(unsafe_code)]
 
-fn main() {
-    println!("palisade: not yet");
+fn main() -> std::process::ExitCode {
+    palisade_control::cli::main()
 }

@@ -1,0 +1,11 @@
+//! The policy store: manifests loaded from a directory, validated, indexed by kind.
+//!
+//! Contract: `Store::load_dir` either returns a store in which every object passed validation
+//! and every cross-object reference resolves (tiers, duplicate addresses), or the first error,
+//! naming file, document and field. Unknown kinds are skipped with a warning.
+
+mod load;
+mod objects;
+
+pub use load::{LoadedObject, load_dir, load_text};
+pub use objects::{Store, Warning};
