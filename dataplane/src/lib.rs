@@ -11,5 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod flow;
+pub mod net;
 
-pub use flow::{FlowKey, IpProto};
+pub use flow::{FlowKey, IcmpFields, IpProto};
+pub use net::IpNet;
