@@ -7,5 +7,5 @@
 mod load;
 mod objects;
 
-pub use load::{LoadedObject, load_dir, load_text};
+pub use load::{Loaded, LoadedObject, load_dir, load_text};
 pub use objects::{Store, Warning};

@@ -85,6 +85,14 @@ impl Store {
         Store::from_loaded(load_dir(dir)?)
     }
 
+    /// Load, validate and resolve one file's worth of manifests held in memory (`name` is what
+    /// errors call the file; its extension picks JSON or YAML).
+    pub fn from_text(name: &str, text: &str) -> Result<Store, StoreError> {
+        let mut loaded = Loaded::default();
+        super::load::load_text(Path::new(name), text, &mut loaded)?;
+        Store::from_loaded(loaded)
+    }
+
     /// Validate and resolve already-parsed objects.
     pub fn from_loaded(loaded: Loaded) -> Result<Store, StoreError> {
         let mut store = Store::default();
