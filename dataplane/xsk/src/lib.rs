@@ -1,2 +1,37 @@
-//! AF_XDP port I/O (UMEM, fill/completion/RX/TX rings) with a safe frame-ownership layer.
-//! The one crate besides the XDP loader where `unsafe` may live. Not implemented yet.
+//! AF_XDP port I/O for Palisade: one UMEM shared by a worker's ports, a socket on every RX queue,
+//! batched RX/TX, and a safe layer in which frame ownership is a type.
+//!
+//! ```text
+//!             free list ──alloc──► Frame (user) ──send──► TX ring ──kick──► wire
+//!                ▲  │                 ▲      │                               │
+//!                │  └─refill─► fill ring ─► RX ring ─recv─┘      release    completion ring
+//!                │                                        ▼                   │
+//!                └────────────────────────────────────────┴───────reap────────┘
+//! ```
+//!
+//! - [`Frame`]: a non-`Copy` token, the only handle to a frame's bytes; a frame cannot be in two
+//!   rings at once, and kernel descriptors that contradict the state table are rejected.
+//! - [`PacketIo`]: what the worker loop is generic over; [`XskIo`] (AF_XDP via xsk-rs 0.11) and
+//!   [`MemIo`] (in memory, same ownership layer over fake rings) implement it.
+//! - [`bare`]: a MAC-rewriting two-port forwarder (the `xsk-bare` benchmark configuration and the
+//!   end-to-end test's dataplane).
+//!
+//! `unsafe` lives only in `mem` (frame bytes), `xsk` (xsk-rs ring calls) and `sys` (poll, probe).
+#![deny(unsafe_code)]
+
+pub mod bare;
+mod error;
+mod frame;
+mod io;
+mod mem;
+mod mem_io;
+pub mod ring;
+mod sys;
+mod xsk;
+
+pub use error::XskError;
+pub use frame::Frame;
+pub use io::{IoStats, PacketIo, PortId, Ports, Received, TxBatch};
+pub use mem_io::{MemIo, MemRings};
+pub use sys::probe_af_xdp;
+pub use xsk::{PortSpec, SocketInfo, XskConfig, XskIo, XskRings};

@@ -1,0 +1,369 @@
+//! The AF_XDP backend: one xsk-rs UMEM shared by the sockets of a worker's ports, a socket on
+//! every RX queue of each interface, in copy mode with `need_wakeup`.
+//!
+//! Contract: [`XskIo::open`] binds every socket (the first with `XDP_COPY | XDP_USE_NEED_WAKEUP`,
+//! the others with flags 0, as sharing a UMEM requires) and never loads libxdp's own XDP program
+//! (`XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD`): the caller registers [`XskIo::sockets`] in the XSKMAP
+//! of Palisade's program. Must be called from a thread inside the interfaces' network namespace.
+#![allow(unsafe_code)]
+
+use std::{
+    io,
+    num::NonZeroU32,
+    os::fd::{AsRawFd, RawFd},
+    ptr::NonNull,
+    str::FromStr,
+    sync::Arc,
+};
+
+use xsk_rs::{
+    CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem,
+    config::{BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig},
+};
+
+use crate::{
+    XskError,
+    frame::{Pool, new_umem_id},
+    io::{PortId, Ports},
+    mem::FrameMem,
+    ring::{Desc, Rings},
+};
+
+/// The AF_XDP implementation of [`crate::PacketIo`].
+pub type XskIo = Ports<XskRings>;
+
+/// One interface of a worker and how many RX queues it has (a socket is bound on each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSpec {
+    /// Interface name in the calling thread's network namespace.
+    pub interface: String,
+    /// Number of RX queues (see `palisade_bpf::rx_queue_count`).
+    pub queues: u32,
+}
+
+/// UMEM and ring sizes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XskConfig {
+    /// Frames in the UMEM; 0 = twice the ring size per socket.
+    pub frame_count: u32,
+    /// Bytes per frame (2048 or 4096).
+    pub frame_size: u32,
+    /// Size of each fill, completion, RX and TX ring (a power of two).
+    pub ring_size: u32,
+}
+
+impl Default for XskConfig {
+    fn default() -> Self {
+        Self {
+            frame_count: 0,
+            frame_size: 4096,
+            ring_size: 1024,
+        }
+    }
+}
+
+/// Where a socket is bound, and its fd for the XSKMAP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketInfo {
+    /// The port.
+    pub port: PortId,
+    /// The RX queue index (the XSKMAP key).
+    pub queue: u32,
+    /// The socket fd (the XSKMAP value), valid while the [`XskIo`] lives.
+    pub fd: RawFd,
+}
+
+/// The four rings of one xsk-rs socket.
+pub struct XskRings {
+    tx: TxQueue,
+    rx: RxQueue,
+    fq: FillQueue,
+    cq: CompQueue,
+    umem: Umem,
+    templates: Arc<[FrameDesc]>,
+    frame_size: usize,
+    ring_size: u32,
+    queue: u32,
+    scratch: Vec<FrameDesc>,
+}
+
+impl std::fmt::Debug for XskRings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XskRings")
+            .field("queue", &self.queue)
+            .field("fd", &self.rx.fd().as_raw_fd())
+            .finish()
+    }
+}
+
+impl XskRings {
+    fn idx_of(&self, d: &FrameDesc) -> u32 {
+        let idx = d.addr() / self.frame_size;
+        match self.templates.get(idx) {
+            Some(t) if t.addr() == d.addr() => idx as u32,
+            // Not a frame start we handed out (our XDP program never moves the packet start):
+            // an index no frame has, which the pool rejects and counts.
+            _ => u32::MAX,
+        }
+    }
+
+    fn load_scratch(&mut self, descs: &[Desc]) -> bool {
+        self.scratch.clear();
+        for d in descs {
+            let Some(t) = self.templates.get(d.idx as usize) else {
+                return false;
+            };
+            self.scratch.push(*t);
+        }
+        true
+    }
+}
+
+impl Rings for XskRings {
+    fn fill_free(&mut self, want: u32) -> u32 {
+        self.fq.nb_free(want).min(want)
+    }
+
+    fn fill(&mut self, descs: &[Desc]) -> usize {
+        if !self.load_scratch(descs) {
+            return 0;
+        }
+        // SAFETY: the pool moved each of these frames to this socket's fill state: no token
+        // exists for them and they are in no other ring; they belong to this UMEM (templates).
+        unsafe { self.fq.produce(&self.scratch) }
+    }
+
+    fn fill_needs_wakeup(&self) -> bool {
+        self.fq.needs_wakeup()
+    }
+
+    fn wake_rx(&mut self) -> io::Result<()> {
+        self.fq.wakeup(self.rx.fd_mut(), 0)
+    }
+
+    fn rx(&mut self, out: &mut [Desc]) -> usize {
+        self.scratch.clear();
+        self.scratch.resize(out.len(), FrameDesc::default());
+        // SAFETY: the descriptors are written into our scratch buffer; the frames they name
+        // were in this socket's fill ring and the pool turns each into at most one token.
+        let n = unsafe { self.rx.consume(&mut self.scratch) };
+        for (o, d) in out.iter_mut().zip(&self.scratch[..n]) {
+            *o = Desc {
+                idx: self.idx_of(d),
+                len: d.lengths().data() as u32,
+            };
+        }
+        n
+    }
+
+    fn tx_free(&mut self, want: u32) -> u32 {
+        self.tx.nb_free(want).min(want)
+    }
+
+    fn tx(&mut self, descs: &[Desc]) -> usize {
+        if !self.load_scratch(descs) {
+            return 0;
+        }
+        for (t, d) in self.scratch.iter_mut().zip(descs) {
+            // SAFETY: the frame was taken from its token by the pool (state Tx) and is in no
+            // ring yet: nothing else reads or writes it while we set its length.
+            let mut data = unsafe { self.umem.data_mut(t) };
+            data.cursor().set_pos(d.len as usize);
+        }
+        // SAFETY: as above; after this the kernel owns the frames until their completion.
+        unsafe { self.tx.produce(&self.scratch) }
+    }
+
+    fn tx_pending(&mut self) -> u32 {
+        self.ring_size.saturating_sub(self.tx.nb_free_exact())
+    }
+
+    fn kick(&mut self) -> io::Result<()> {
+        self.tx.wakeup()
+    }
+
+    fn complete(&mut self, out: &mut [u32]) -> usize {
+        self.scratch.clear();
+        self.scratch.resize(out.len(), FrameDesc::default());
+        // SAFETY: completed frames were in this socket's TX ring; the pool checks each index.
+        let n = unsafe { self.cq.consume(&mut self.scratch) };
+        for (o, d) in out.iter_mut().zip(&self.scratch[..n]) {
+            *o = self.idx_of(d);
+        }
+        n
+    }
+
+    fn poll_fd(&self) -> Option<RawFd> {
+        Some(self.rx.fd().as_raw_fd())
+    }
+}
+
+fn qsize(field: &'static str, v: u32) -> Result<QueueSize, XskError> {
+    QueueSize::new(v).map_err(|_| XskError::Config {
+        field,
+        value: v.to_string(),
+        expected: "a power of two",
+    })
+}
+
+impl Ports<XskRings> {
+    /// Creates the UMEM and binds a socket on every RX queue of every port.
+    pub fn open(ports: &[PortSpec], cfg: &XskConfig) -> Result<Self, XskError> {
+        let sockets_total: u32 = ports.iter().map(|p| p.queues).sum();
+        if sockets_total == 0 {
+            return Err(XskError::Config {
+                field: "ports",
+                value: format!("{} ports with 0 queues in total", ports.len()),
+                expected: "at least one port with at least one queue",
+            });
+        }
+        let ring = qsize("ring_size", cfg.ring_size)?;
+        let frame_size = FrameSize::new(cfg.frame_size).map_err(|_| XskError::Config {
+            field: "frame_size",
+            value: cfg.frame_size.to_string(),
+            expected: "a power of two, at least 2048",
+        })?;
+        let frames = if cfg.frame_count == 0 {
+            sockets_total
+                .saturating_mul(cfg.ring_size)
+                .saturating_mul(2)
+        } else {
+            cfg.frame_count
+        };
+        let frame_count = NonZeroU32::new(frames).ok_or(XskError::Config {
+            field: "frame_count",
+            value: "0".into(),
+            expected: "at least one frame",
+        })?;
+        let umem_err = |reason: String, source: Option<io::Error>| XskError::Umem {
+            frames,
+            frame_size: cfg.frame_size,
+            reason,
+            source,
+        };
+        let ucfg = UmemConfig::builder()
+            .frame_size(frame_size)
+            .fill_queue_size(ring)
+            .comp_queue_size(ring)
+            .build()
+            .map_err(|e| umem_err(e.to_string(), None))?;
+        let (umem, descs) = Umem::new(ucfg, frame_count, false).map_err(|e| {
+            let source = std::error::Error::source(&e)
+                .and_then(|s| s.downcast_ref::<io::Error>())
+                .and_then(io::Error::raw_os_error)
+                .map(io::Error::from_raw_os_error);
+            umem_err(e.to_string(), source)
+        })?;
+
+        // Data pointers of every frame, taken once.
+        let mut ptrs = Vec::with_capacity(descs.len());
+        let mut capacity = usize::MAX;
+        for d in &descs {
+            let mut d = *d;
+            // SAFETY: no socket exists yet, so the kernel owns no frame; the slice is used only
+            // to take its address and capacity.
+            let mut data = unsafe { umem.data_mut(&mut d) };
+            let mut cur = data.cursor();
+            let cap = cur.buf_len();
+            cur.set_pos(cap);
+            capacity = capacity.min(cap);
+            ptrs.push(
+                NonNull::new(data.contents_mut().as_mut_ptr()).unwrap_or(NonNull::dangling()),
+            );
+        }
+        // SAFETY: each pointer starts a frame's data segment inside the UMEM mmap, valid for
+        // `capacity` bytes (the smallest data capacity), frames do not overlap, and the mmap
+        // lives as long as the `Umem` clone kept in the FrameMem.
+        let mem = unsafe { FrameMem::new(ptrs, capacity, Box::new(umem.clone())) };
+        let templates: Arc<[FrameDesc]> = descs.into();
+        let pool = Pool::new(new_umem_id(), frames);
+
+        let mut sockets = Vec::with_capacity(sockets_total as usize);
+        for (p, spec) in ports.iter().enumerate() {
+            let port = PortId(u16::try_from(p).map_err(|_| XskError::Config {
+                field: "ports",
+                value: ports.len().to_string(),
+                expected: "at most 65536 ports",
+            })?);
+            let iface = Interface::from_str(&spec.interface).map_err(|_| XskError::Config {
+                field: "interface",
+                value: spec.interface.clone(),
+                expected: "an interface name without NUL",
+            })?;
+            for queue in 0..spec.queues {
+                let first = sockets.is_empty();
+                let bind = if first {
+                    BindFlags::XDP_COPY | BindFlags::XDP_USE_NEED_WAKEUP
+                } else {
+                    // Sharing the UMEM: flags must be 0, they are inherited.
+                    BindFlags::empty()
+                };
+                let scfg = SocketConfig::builder()
+                    .rx_queue_size(ring)
+                    .tx_queue_size(ring)
+                    .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
+                    .bind_flags(bind)
+                    .build();
+                let sock_err = |reason: String, source: Option<io::Error>| XskError::Socket {
+                    interface: spec.interface.clone(),
+                    queue,
+                    reason,
+                    source,
+                };
+                // SAFETY: the UMEM's frames reach rings only through the pool, which keeps each
+                // frame in one place; the UMEM outlives the sockets (they hold clones of it).
+                let (tx, rx, fq_cq) =
+                    unsafe { Socket::new(scfg, &umem, &iface, queue) }.map_err(|e| {
+                        let source = std::error::Error::source(&e)
+                            .and_then(|s| s.downcast_ref::<io::Error>())
+                            .and_then(io::Error::raw_os_error)
+                            .map(io::Error::from_raw_os_error);
+                        sock_err(e.to_string(), source)
+                    })?;
+                let (fq, cq) = fq_cq.ok_or_else(|| {
+                    sock_err(
+                        "no fill/completion ring returned for a new device/queue".into(),
+                        None,
+                    )
+                })?;
+                sockets.push((
+                    port,
+                    XskRings {
+                        tx,
+                        rx,
+                        fq,
+                        cq,
+                        umem: umem.clone(),
+                        templates: templates.clone(),
+                        frame_size: cfg.frame_size as usize,
+                        ring_size: cfg.ring_size,
+                        queue,
+                        scratch: Vec::new(),
+                    },
+                ));
+            }
+        }
+        let names = ports.iter().map(|p| p.interface.clone()).collect();
+        Ok(Ports::from_parts(mem, pool, names, sockets, cfg.ring_size))
+    }
+
+    /// Every socket with its port, queue and fd, for registration in the XSKMAP.
+    pub fn sockets(&self) -> Vec<SocketInfo> {
+        self.sockets
+            .iter()
+            .map(|s| SocketInfo {
+                port: s.port,
+                queue: s.rings.queue,
+                fd: s.rings.rx.fd().as_raw_fd(),
+            })
+            .collect()
+    }
+
+    /// Kernel statistics of every socket (`XDP_STATISTICS`), in socket order.
+    pub fn kernel_stats(&self) -> Vec<io::Result<xsk_rs::socket::XdpStatistics>> {
+        self.sockets
+            .iter()
+            .map(|s| s.rings.rx.fd().xdp_statistics())
+            .collect()
+    }
+}
