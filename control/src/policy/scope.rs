@@ -129,7 +129,8 @@ pub fn namespaced_applies_to(
 }
 
 /// The applies-to selector of a GlobalNetworkPolicy (§2.2): with a namespaceSelector, every
-/// `all()` of the combination means "any namespaced endpoint".
+/// `all()` of the combination means "any namespaced endpoint"; with a serviceAccountSelector,
+/// every remaining `all()` means "any endpoint with a service account".
 pub fn global_applies_to(
     selector: &Selector,
     ns_selector: Option<&Selector>,
@@ -138,16 +139,15 @@ pub fn global_applies_to(
     let mut combined = selector.clone();
     if let Some(ns) = ns_selector {
         let prefixed = ns.map_labels(|l| format!("{NAMESPACE_PREFIX}{l}"));
-        let both = conj(&[selector.to_string(), prefixed.to_string()]);
+        let both = conj(&[combined.to_string(), prefixed.to_string()]);
         combined = both.replace_all(expr_of(&format!("has({LABEL_NAMESPACE})")).expr());
     }
-    match sa_selector {
-        Some(sa) => conj(&[
-            combined.to_string(),
-            service_account_selector(sa).to_string(),
-        ]),
-        None => combined,
+    if let Some(sa) = sa_selector {
+        let prefixed = sa.map_labels(|l| format!("{SERVICE_ACCOUNT_PREFIX}{l}"));
+        let both = conj(&[combined.to_string(), prefixed.to_string()]);
+        combined = both.replace_all(expr_of(&format!("has({LABEL_SERVICE_ACCOUNT})")).expr());
     }
+    combined
 }
 
 /// Which kind of object a Kubernetes label selector selects.
