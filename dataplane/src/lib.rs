@@ -10,6 +10,7 @@
 //! plain data. It reads no clock and opens no socket; time and frames are parameters.
 #![forbid(unsafe_code)]
 
+pub mod classifier;
 pub mod flow;
 pub mod net;
 

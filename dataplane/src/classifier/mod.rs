@@ -1,0 +1,198 @@
+//! Generic multi-field first-match packet classification.
+//!
+//! Contract: [`Classifier::build`] takes rules in priority order (index 0 wins) over five fields
+//! — source and destination address ranges (IPv4 `u32` or IPv6 `u128`), source and destination
+//! port ranges, protocol (exact or any) — and answers, for a [`PacketHeader`], the index of the
+//! first matching rule ([`Classifier::lookup`]), or of the first one at or after a given index
+//! ([`Classifier::lookup_from`], for Log/Pass chains). A built classifier is immutable plain
+//! data (`Send + Sync`, no interior mutability); lookups take `&self`, never allocate and never
+//! lock. [`LinearClassifier`] is the obviously-correct reference.
+//!
+//! # Algorithm
+//!
+//! Rules are split into up to four groups by whether their source and destination ranges are
+//! "small" (at most 2^16 IPv4 addresses), as in EffiCuts/CutSplit, so wildcard-heavy rules do not
+//! replicate across the cuts that separate specific ones. Each group gets a HiCuts-style
+//! decision tree ([`build`](self::build) chooses the cuts, [`tree`](self::tree) walks them):
+//! power-of-two equal cuts of aligned regions, so a level costs a shift, a mask and one 8-byte
+//! load; leaves hold at most a handful of rules, packed as (lo, span) pairs for a branch-free
+//! match. Rules behind one that covers a node's whole region are unreachable for plain lookups
+//! and live in a continuation that only `lookup_from` visits. Trees are visited in order of
+//! their best rule and a leaf scan stops at the best match found so far. The batch path walks
+//! all headers of a batch level by level, so their independent cache misses overlap.
+//!
+//! Measurements that chose this design are in `bench/README.md` ("Classifier (ClassBench)").
+
+mod build;
+mod linear;
+mod spec;
+mod tree;
+
+#[cfg(test)]
+mod tests;
+
+pub use build::BuildOptions;
+pub use linear::LinearClassifier;
+pub use spec::{Addr, PacketHeader, RuleSpec};
+
+use build::TreeBuilder;
+use spec::{DIMS, PackedRule};
+use tree::{Tree, key_of};
+
+/// Why a classifier could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClassifierError {
+    /// Some internal index would overflow its encoding.
+    #[error("classifier too large: more than {limit} {what}")]
+    TooLarge { what: &'static str, limit: usize },
+}
+
+/// An immutable first-match classifier over rules keyed by address width `A`.
+#[derive(Clone, Debug)]
+pub struct Classifier<A: Addr = u32> {
+    /// Trees in ascending order of their smallest rule index.
+    trees: Vec<Tree<A>>,
+    rules: u32,
+}
+
+/// IPv4 classifier.
+pub type Classifier4 = Classifier<u32>;
+/// IPv6 classifier.
+pub type Classifier6 = Classifier<u128>;
+
+/// Headers classified together by [`Classifier::lookup_batch`].
+const BATCH: usize = 16;
+
+impl<A: Addr> Classifier<A> {
+    /// Builds with [`BuildOptions::default`].
+    pub fn build(rules: &[RuleSpec<A>]) -> Result<Self, ClassifierError> {
+        Self::build_with(rules, BuildOptions::default())
+    }
+
+    /// Builds with explicit tuning knobs (benchmarks compare them).
+    pub fn build_with(rules: &[RuleSpec<A>], opts: BuildOptions) -> Result<Self, ClassifierError> {
+        let count = u32::try_from(rules.len())
+            .ok()
+            .filter(|&n| n < u32::MAX)
+            .ok_or(ClassifierError::TooLarge {
+                what: "rules",
+                limit: u32::MAX as usize - 1,
+            })?;
+        let mut lo = Vec::with_capacity(rules.len());
+        let mut hi = Vec::with_capacity(rules.len());
+        let mut packed = Vec::with_capacity(rules.len());
+        let mut groups: [Vec<u32>; 4] = Default::default();
+        let small = |l: u128, h: u128| {
+            opts.partition_bits > 0
+                && opts.partition_bits <= A::BITS
+                && (A::BITS - opts.partition_bits >= 128
+                    || h - l < 1u128 << (A::BITS - opts.partition_bits))
+        };
+        for (i, r) in (0..count).zip(rules) {
+            let (l, h) = r.bounds();
+            packed.push(PackedRule::new(r, i));
+            if !r.is_empty() {
+                let g = usize::from(small(l[0], h[0])) * 2 + usize::from(small(l[1], h[1]));
+                groups[g].push(i);
+            }
+            lo.push(l);
+            hi.push(h);
+        }
+        let mut trees = Vec::new();
+        for g in groups.iter().filter(|g| !g.is_empty()) {
+            trees.push(TreeBuilder::new(&lo, &hi, &packed, opts).build(g)?);
+        }
+        trees.sort_by_key(|t| t.min_rule);
+        Ok(Self {
+            trees,
+            rules: count,
+        })
+    }
+
+    /// Number of rules the classifier was built from.
+    pub fn len(&self) -> usize {
+        self.rules as usize
+    }
+
+    /// True when built from no rules.
+    pub fn is_empty(&self) -> bool {
+        self.rules == 0
+    }
+
+    /// Index of the first rule matching `h`.
+    #[inline]
+    pub fn lookup(&self, h: &PacketHeader<A>) -> Option<u32> {
+        let key = key_of(h);
+        let mut best = u32::MAX;
+        for t in &self.trees {
+            if t.min_rule >= best {
+                break;
+            }
+            best = t.scan(t.descend(&key), h, best);
+        }
+        (best != u32::MAX).then_some(best)
+    }
+
+    /// Index of the first rule with index `>= min_rule` matching `h`.
+    pub fn lookup_from(&self, h: &PacketHeader<A>, min_rule: u32) -> Option<u32> {
+        if min_rule == 0 {
+            return self.lookup(h);
+        }
+        let mut best = u32::MAX;
+        for t in &self.trees {
+            best = t.lookup_from(h, min_rule, best);
+        }
+        (best != u32::MAX).then_some(best)
+    }
+
+    /// Classifies `keys[i]` into `out[i]` for `i < min(keys.len(), out.len())`, walking the
+    /// headers of each batch of 16 level by level so their memory accesses overlap.
+    pub fn lookup_batch(&self, keys: &[PacketHeader<A>], out: &mut [Option<u32>]) {
+        for (hs, os) in keys.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
+            let n = hs.len().min(os.len());
+            let mut ks = [[A::default(); DIMS]; BATCH];
+            for (k, h) in ks.iter_mut().zip(&hs[..n]) {
+                *k = key_of(h);
+            }
+            let mut best = [u32::MAX; BATCH];
+            for t in &self.trees {
+                if best[..n].iter().all(|&b| t.min_rule >= b) {
+                    continue;
+                }
+                let mut es = [t.root; BATCH];
+                loop {
+                    let mut more = false;
+                    for (e, k) in es[..n].iter_mut().zip(&ks) {
+                        if e.is_internal() {
+                            *e = t.step(*e, k);
+                            more = true;
+                        }
+                    }
+                    if !more {
+                        break;
+                    }
+                }
+                for ((b, e), h) in best[..n].iter_mut().zip(&es).zip(hs) {
+                    *b = t.scan(*e, h, *b);
+                }
+            }
+            for (o, &b) in os[..n].iter_mut().zip(&best) {
+                *o = (b != u32::MAX).then_some(b);
+            }
+        }
+    }
+
+    /// Heap memory held, counting allocated capacity.
+    pub fn heap_bytes(&self) -> usize {
+        self.trees.capacity() * size_of::<Tree<A>>()
+            + self.trees.iter().map(Tree::heap_bytes).sum::<usize>()
+    }
+
+    /// Per-tree statistics, for benchmarks: (smallest rule index, child slots, stored rule copies).
+    pub fn tree_stats(&self) -> Vec<(u32, usize, usize)> {
+        self.trees
+            .iter()
+            .map(|t| (t.min_rule, t.children.len(), t.rules.len()))
+            .collect()
+    }
+}
