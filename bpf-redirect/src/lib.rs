@@ -38,5 +38,27 @@ pub const PROGRAM_NAME: &str = "palisade_redirect";
 pub const XSKS_MAP: &str = "xsks_map";
 /// Name of the one-entry configuration map (entry 0: fallback action).
 pub const CONFIG_MAP: &str = "palisade_cfg";
+/// The number of RX queues of `interface` in the calling thread's network namespace: bind an
+/// AF_XDP socket on each (a veth has one per CPU unless created with `numrxqueues`).
+pub fn rx_queue_count(interface: &str) -> Result<u32, BpfError> {
+    use sys::Sys as _;
+    pin::check_interface_name(interface)?;
+    let ifindex =
+        sys::RealSys
+            .if_nametoindex(interface)
+            .map_err(|source| BpfError::UnknownInterface {
+                interface: interface.to_owned(),
+                source,
+            })?;
+    let state =
+        netlink::query_link(ifindex).map_err(|source| BpfError::Netlink { ifindex, source })?;
+    Ok(state.rx_queues.max(1))
+}
+
+/// Loads the program through the verifier without attaching it: whether this kernel can run it.
+pub fn probe_load() -> Result<(), BpfError> {
+    loader::load_only()
+}
+
 /// Number of entries of [`XSKS_MAP`]: the highest RX queue index served is one less.
 pub const MAX_QUEUES: u32 = 64;

@@ -232,21 +232,8 @@ impl Redirect {
     }
 
     fn fresh(interface: &str, ifindex: u32, opts: &AttachOptions) -> Result<Self, BpfError> {
-        let load_err = |step: &'static str| {
-            let interface = interface.to_owned();
-            move |source| BpfError::Load {
-                interface,
-                step,
-                source,
-            }
-        };
-        let mut ebpf: Ebpf = EbpfLoader::new()
-            .load(REDIRECT_OBJECT)
-            .map_err(boxed)
-            .map_err(load_err("object"))?;
-        let mut xsks = take_map(&mut ebpf, XSKS_MAP).map_err(load_err(XSKS_MAP))?;
-        let mut config = take_map(&mut ebpf, CONFIG_MAP).map_err(load_err(CONFIG_MAP))?;
-        check_types(&mut xsks, &mut config).map_err(load_err("map types"))?;
+        let load_err = load_err(interface);
+        let (mut ebpf, xsks, config) = load_object(interface)?;
         let program: &mut Xdp = ebpf
             .program_mut(PROGRAM_NAME)
             .ok_or_else(|| boxed(std::io::Error::other("program missing from the object")))
@@ -254,10 +241,6 @@ impl Redirect {
             .try_into()
             .map_err(boxed)
             .map_err(load_err("program type"))?;
-        program
-            .load()
-            .map_err(boxed)
-            .map_err(load_err("verifier"))?;
 
         let driver = if opts.skb_only {
             Err("not tried (skb_only)".to_owned())
@@ -373,9 +356,11 @@ impl Redirect {
 
     /// Removes pins (fail-open): after this, closing our fds detaches the program.
     fn unpin(&mut self, sys: &dyn Sys, layout: PinLayout) -> Result<(), BpfError> {
-        if let Some(LinkHold::Pinned(link)) = self.link.take() {
+        if let Some(LinkHold::Pinned(_)) = &self.link {
             pin::remove_pins(sys, &layout)?;
-            self.link = Some(LinkHold::Owned(link));
+            if let Some(LinkHold::Pinned(link)) = self.link.take() {
+                self.link = Some(LinkHold::Owned(link));
+            }
         }
         self.layout = None;
         Ok(())
@@ -457,6 +442,50 @@ impl Redirect {
     pub fn is_pinned(&self) -> bool {
         matches!(self.link, Some(LinkHold::Pinned(_)))
     }
+}
+
+fn load_err(
+    interface: &str,
+) -> impl Fn(&'static str) -> Box<dyn FnOnce(Box<dyn std::error::Error + Send + Sync>) -> BpfError> + '_
+{
+    move |step| {
+        let interface = interface.to_owned();
+        Box::new(move |source| BpfError::Load {
+            interface,
+            step,
+            source,
+        })
+    }
+}
+
+/// Loads the embedded object and its program through the verifier; returns the object and the
+/// (type-checked) XSKMAP and configuration map.
+fn load_object(interface: &str) -> Result<(Ebpf, Map, Map), BpfError> {
+    let load_err = load_err(interface);
+    let mut ebpf: Ebpf = EbpfLoader::new()
+        .load(REDIRECT_OBJECT)
+        .map_err(boxed)
+        .map_err(load_err("object"))?;
+    let mut xsks = take_map(&mut ebpf, XSKS_MAP).map_err(load_err(XSKS_MAP))?;
+    let mut config = take_map(&mut ebpf, CONFIG_MAP).map_err(load_err(CONFIG_MAP))?;
+    check_types(&mut xsks, &mut config).map_err(load_err("map types"))?;
+    let program: &mut Xdp = ebpf
+        .program_mut(PROGRAM_NAME)
+        .ok_or_else(|| boxed(std::io::Error::other("program missing from the object")))
+        .map_err(load_err("program lookup"))?
+        .try_into()
+        .map_err(boxed)
+        .map_err(load_err("program type"))?;
+    program
+        .load()
+        .map_err(boxed)
+        .map_err(load_err("verifier"))?;
+    Ok((ebpf, xsks, config))
+}
+
+/// Loads without attaching (the availability probe).
+pub(crate) fn load_only() -> Result<(), BpfError> {
+    load_object("(probe)").map(drop)
 }
 
 /// Checks that the maps have the types the program declares.

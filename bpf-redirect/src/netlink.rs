@@ -1,8 +1,8 @@
-//! Netlink `RTM_GETLINK` query for the XDP program attached to an interface.
+//! Netlink `RTM_GETLINK` query for the XDP program attached to an interface and its RX queues.
 //!
 //! Contract: [`query_xdp_prog_id`] returns the id of the XDP program attached to an interface of
 //! the calling thread's network namespace (any mode), or `None`. The message building and parsing
-//! are pure functions ([`getlink_request`], [`parse_xdp_prog_id`]), tested on canned bytes.
+//! are pure functions ([`getlink_request`], [`parse_reply`]), tested on canned bytes.
 
 use std::{io, os::fd::AsRawFd};
 
@@ -19,6 +19,7 @@ const NLMSG_DONE: u16 = 3;
 const NLM_F_REQUEST: u16 = 1;
 const IFLA_XDP: u16 = 43;
 const IFLA_EXT_MASK: u16 = 29;
+const IFLA_NUM_RX_QUEUES: u16 = 32;
 const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
 const NLA_TYPE_MASK: u16 = 0x3fff;
 const IFLA_XDP_ATTACHED: u16 = 2;
@@ -46,11 +47,20 @@ pub fn getlink_request(ifindex: u32, seq: u32) -> Vec<u8> {
     m
 }
 
+/// What the kernel says about a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LinkState {
+    /// The attached XDP program, if any.
+    pub xdp_prog_id: Option<u32>,
+    /// `IFLA_NUM_RX_QUEUES` (0 if absent).
+    pub rx_queues: u32,
+}
+
 /// What one netlink datagram said about our request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Reply {
-    /// The link message: the attached XDP program id, if any.
-    Link(Option<u32>),
+    /// The link message.
+    Link(LinkState),
     /// The kernel answered with an error (positive errno).
     Error(i32),
     /// Nothing for our sequence number in this datagram.
@@ -81,7 +91,7 @@ fn attrs(b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
 }
 
 /// Parses one datagram received in answer to [`getlink_request`] with sequence `seq`.
-pub fn parse_xdp_prog_id(datagram: &[u8], seq: u32) -> Reply {
+pub fn parse_reply(datagram: &[u8], seq: u32) -> Reply {
     let mut at = 0usize;
     while let (Some(len), Some(ty), Some(mseq)) = (
         u32_at(datagram, at),
@@ -100,12 +110,19 @@ pub fn parse_xdp_prog_id(datagram: &[u8], seq: u32) -> Reply {
                 }
                 RTM_NEWLINK => {
                     let body = msg.get(NLMSG_HDRLEN + IFINFOMSG_LEN..).unwrap_or_default();
-                    let id = attrs(body)
+                    let xdp_prog_id = attrs(body)
                         .find(|(t, _)| *t == IFLA_XDP)
                         .and_then(|(_, xdp)| xdp_prog_id(xdp));
-                    return Reply::Link(id);
+                    let rx_queues = attrs(body)
+                        .find(|(t, _)| *t == IFLA_NUM_RX_QUEUES)
+                        .and_then(|(_, p)| u32_at(p, 0))
+                        .unwrap_or(0);
+                    return Reply::Link(LinkState {
+                        xdp_prog_id,
+                        rx_queues,
+                    });
                 }
-                NLMSG_DONE => return Reply::Link(None),
+                NLMSG_DONE => return Reply::Link(LinkState::default()),
                 _ => {}
             }
         }
@@ -132,6 +149,11 @@ fn xdp_prog_id(nested: &[u8]) -> Option<u32> {
 
 /// Asks the kernel which XDP program is attached to `ifindex` (any mode).
 pub fn query_xdp_prog_id(ifindex: u32) -> io::Result<Option<u32>> {
+    query_link(ifindex).map(|l| l.xdp_prog_id)
+}
+
+/// Asks the kernel about link `ifindex` of the calling thread's network namespace.
+pub fn query_link(ifindex: u32) -> io::Result<LinkState> {
     let to_io = |e: nix::Error| io::Error::from_raw_os_error(e as i32);
     let fd = socket(
         AddressFamily::Netlink,
@@ -153,8 +175,8 @@ pub fn query_xdp_prog_id(ifindex: u32) -> io::Result<Option<u32>> {
     // The kernel answers a unicast request synchronously; a few datagrams at most.
     for _ in 0..16 {
         let n = recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()).map_err(to_io)?;
-        match parse_xdp_prog_id(buf.get(..n).unwrap_or_default(), seq) {
-            Reply::Link(id) => return Ok(id),
+        match parse_reply(buf.get(..n).unwrap_or_default(), seq) {
+            Reply::Link(state) => return Ok(state),
             Reply::Error(errno) => return Err(io::Error::from_raw_os_error(errno)),
             Reply::Other => {}
         }
@@ -214,8 +236,23 @@ mod tests {
         nested.extend(attr(4, &99u32.to_ne_bytes()));
         let body = link(&[attr(3, b"eth0\0"), attr(IFLA_XDP | 0x8000, &nested)]);
         assert_eq!(
-            parse_xdp_prog_id(&msg(RTM_NEWLINK, 5, &body), 5),
-            Reply::Link(Some(99))
+            parse_reply(&msg(RTM_NEWLINK, 5, &body), 5),
+            Reply::Link(LinkState {
+                xdp_prog_id: Some(99),
+                rx_queues: 0
+            })
+        );
+    }
+
+    #[test]
+    fn rx_queue_count_is_read() {
+        let body = link(&[attr(IFLA_NUM_RX_QUEUES, &2u32.to_ne_bytes())]);
+        assert_eq!(
+            parse_reply(&msg(RTM_NEWLINK, 1, &body), 1),
+            Reply::Link(LinkState {
+                xdp_prog_id: None,
+                rx_queues: 2
+            })
         );
     }
 
@@ -225,8 +262,11 @@ mod tests {
         nested.extend(attr(6, &12u32.to_ne_bytes()));
         let body = link(&[attr(IFLA_XDP, &nested)]);
         assert_eq!(
-            parse_xdp_prog_id(&msg(RTM_NEWLINK, 1, &body), 1),
-            Reply::Link(Some(12))
+            parse_reply(&msg(RTM_NEWLINK, 1, &body), 1),
+            Reply::Link(LinkState {
+                xdp_prog_id: Some(12),
+                rx_queues: 0
+            })
         );
     }
 
@@ -234,33 +274,33 @@ mod tests {
     fn no_program_attached() {
         let body = link(&[attr(IFLA_XDP, &attr(IFLA_XDP_ATTACHED, &[0]))]);
         assert_eq!(
-            parse_xdp_prog_id(&msg(RTM_NEWLINK, 1, &body), 1),
-            Reply::Link(None)
+            parse_reply(&msg(RTM_NEWLINK, 1, &body), 1),
+            Reply::Link(LinkState::default())
         );
         let body = link(&[attr(3, b"lo\0")]);
         assert_eq!(
-            parse_xdp_prog_id(&msg(RTM_NEWLINK, 1, &body), 1),
-            Reply::Link(None)
+            parse_reply(&msg(RTM_NEWLINK, 1, &body), 1),
+            Reply::Link(LinkState::default())
         );
     }
 
     #[test]
     fn error_and_foreign_sequence_and_garbage() {
         let err = msg(NLMSG_ERROR, 3, &(-libc::ENODEV).to_ne_bytes());
-        assert_eq!(parse_xdp_prog_id(&err, 3), Reply::Error(libc::ENODEV));
-        assert_eq!(parse_xdp_prog_id(&err, 4), Reply::Other);
-        assert_eq!(parse_xdp_prog_id(&[1, 2, 3], 4), Reply::Other);
+        assert_eq!(parse_reply(&err, 3), Reply::Error(libc::ENODEV));
+        assert_eq!(parse_reply(&err, 4), Reply::Other);
+        assert_eq!(parse_reply(&[1, 2, 3], 4), Reply::Other);
         // A length field pointing past the end must not panic.
         let mut bad = msg(RTM_NEWLINK, 1, &link(&[]));
         bad[0] = 0xff;
-        assert_eq!(parse_xdp_prog_id(&bad, 1), Reply::Other);
+        assert_eq!(parse_reply(&bad, 1), Reply::Other);
         // A truncated attribute inside a link message.
         let mut body = link(&[]);
         body.extend_from_slice(&200u16.to_ne_bytes());
         body.extend_from_slice(&IFLA_XDP.to_ne_bytes());
         assert_eq!(
-            parse_xdp_prog_id(&msg(RTM_NEWLINK, 1, &body), 1),
-            Reply::Link(None)
+            parse_reply(&msg(RTM_NEWLINK, 1, &body), 1),
+            Reply::Link(LinkState::default())
         );
     }
 }
