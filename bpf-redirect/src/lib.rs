@@ -18,9 +18,10 @@
 //!
 //! File-system, mount and netlink calls go through the [`sys::Sys`] chokepoint so their error
 //! paths are unit-tested with a fake.
-#![deny(unsafe_code)]
+#![deny(unsafe_code)] // allowed in `ethtool` only (one ioctl)
 
 mod error;
+mod ethtool;
 mod loader;
 pub mod netlink;
 pub mod pin;
@@ -38,21 +39,27 @@ pub const PROGRAM_NAME: &str = "palisade_redirect";
 pub const XSKS_MAP: &str = "xsks_map";
 /// Name of the one-entry configuration map (entry 0: fallback action).
 pub const CONFIG_MAP: &str = "palisade_cfg";
-/// The number of RX queues of `interface` in the calling thread's network namespace: bind an
-/// AF_XDP socket on each (a veth has one per CPU unless created with `numrxqueues`).
+/// The number of RX queues `interface` (in the calling thread's network namespace) uses: bind an
+/// AF_XDP socket on each. Read with `ETHTOOL_GCHANNELS` (the real queue count; a veth
+/// preallocates one per CPU but uses 1 unless `ethtool -L` raises it, and binding a socket to a
+/// queue beyond the real count fails with EINVAL); a driver that does not report channels counts
+/// as 1 queue, with a warning.
 pub fn rx_queue_count(interface: &str) -> Result<u32, BpfError> {
     use sys::Sys as _;
     pin::check_interface_name(interface)?;
-    let ifindex =
-        sys::RealSys
-            .if_nametoindex(interface)
-            .map_err(|source| BpfError::UnknownInterface {
-                interface: interface.to_owned(),
-                source,
-            })?;
-    let state =
-        netlink::query_link(ifindex).map_err(|source| BpfError::Netlink { ifindex, source })?;
-    Ok(state.rx_queues.max(1))
+    sys::RealSys
+        .if_nametoindex(interface)
+        .map_err(|source| BpfError::UnknownInterface {
+            interface: interface.to_owned(),
+            source,
+        })?;
+    match ethtool::rx_channels(interface) {
+        Ok(n) => Ok(n.max(1)),
+        Err(e) => {
+            tracing::warn!(interface, error = %e, "ETHTOOL_GCHANNELS failed; assuming 1 RX queue");
+            Ok(1)
+        }
+    }
 }
 
 /// Loads the program through the verifier without attaching it: whether this kernel can run it.

@@ -196,6 +196,11 @@ impl NetNs {
             args.extend(["numtxqueues", q, "numrxqueues", q]);
         }
         self.ip(&args)?;
+        if let Some(n) = opts.channels {
+            let n = n.to_string();
+            self.exec("ethtool", &["-L", a_name, "rx", &n, "tx", &n])?;
+            peer.exec("ethtool", &["-L", b_name, "rx", &n, "tx", &n])?;
+        }
         self.ip(&["link", "set", a_name, "up"])?;
         peer.ip(&["link", "set", b_name, "up"])?;
         Ok(())
@@ -241,8 +246,10 @@ impl Drop for NetNs {
 /// Options of [`NetNs::veth`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct VethOptions {
-    /// `numrxqueues`/`numtxqueues` (default: the kernel's, one per CPU).
+    /// `numrxqueues`/`numtxqueues`: queues allocated (default: the kernel's, one per CPU).
     pub queues: Option<u32>,
+    /// `ethtool -L rx N tx N` on both ends: queues in use (a veth uses 1 by default).
+    pub channels: Option<u32>,
 }
 
 /// The calling thread is inside a namespace until this drops.

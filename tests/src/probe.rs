@@ -76,8 +76,16 @@ fn wait(name: &str, rx: &mpsc::Receiver<Result<(), String>>) -> Result<(), Strin
 fn probe_netns() -> Result<(), String> {
     let a = NetNs::new("probe-a").map_err(|e| format!("network namespaces: {e}"))?;
     let b = NetNs::new("probe-b").map_err(|e| format!("network namespaces: {e}"))?;
-    a.veth("p0", &b, "p1", VethOptions { queues: Some(1) })
-        .map_err(|e| format!("veth: {e}"))
+    a.veth(
+        "p0",
+        &b,
+        "p1",
+        VethOptions {
+            queues: Some(1),
+            channels: None,
+        },
+    )
+    .map_err(|e| format!("veth: {e}"))
 }
 
 fn probe_xdp() -> Result<(), String> {
