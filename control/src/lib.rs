@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod compile;
 pub mod error;
 pub mod eval;
 pub mod flows;

@@ -6,7 +6,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::table::{mismatch_table, verdict_table};
-use super::{EvalArgs, Format};
+use super::{EngineKind, EvalArgs, Format};
+use crate::compile::compile;
+use crate::eval::CompiledEngine;
+use crate::eval::reference::Failsafes;
 use crate::eval::{Engine, FlowDecision, ReferenceEvaluator, SideDecision, Verdict};
 use crate::flows::{Expect, FlowLine, parse_flows};
 use crate::store::Store;
@@ -53,8 +56,17 @@ pub fn run_eval(args: &EvalArgs, out: &mut dyn Write, err: &mut dyn Write) -> Ev
             return EvalOutcome::InvalidInput;
         }
     };
-    let engine = ReferenceEvaluator::new(&store);
-    let decisions: Vec<FlowDecision> = flows.iter().map(|f| engine.decide(&f.key)).collect();
+    let decisions: Vec<FlowDecision> = match args.engine {
+        EngineKind::Reference => {
+            let engine = ReferenceEvaluator::new(&store);
+            flows.iter().map(|f| engine.decide(&f.key)).collect()
+        }
+        EngineKind::Compiled => {
+            let compiled = compile(&store, 1, &Failsafes::default());
+            let engine = CompiledEngine::new(&compiled);
+            flows.iter().map(|f| engine.decide(&f.key)).collect()
+        }
+    };
     let written = match args.format {
         Format::Json => write_json(out, &flows, &decisions),
         Format::Table => out.write_all(verdict_table(&flows, &decisions).as_bytes()),

@@ -47,6 +47,16 @@ pub struct EvalArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     pub format: Format,
+    /// Which engine decides: the compiled matcher the dataplane runs, or the reference
+    /// evaluator (the readable oracle of SEMANTICS.md).
+    #[arg(long, value_enum, default_value_t = EngineKind::Compiled)]
+    pub engine: EngineKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineKind {
+    Compiled,
+    Reference,
 }
 
 /// Run the command line; the exit code follows the contract.

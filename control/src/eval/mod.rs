@@ -6,10 +6,12 @@
 
 mod decision;
 mod matching;
-mod reference;
+pub mod reference;
+mod compiled;
 
 pub use decision::{FlowDecision, LogHit, Reason, SideDecision, Verdict};
 pub use matching::rule_matches;
+pub use compiled::CompiledEngine;
 pub use reference::ReferenceEvaluator;
 
 use palisade_dataplane::FlowKey;

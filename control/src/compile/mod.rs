@@ -1,0 +1,114 @@
+//! The compiler: a resolved [`Store`] -> an immutable dataplane [`Snapshot`].
+//!
+//! Contract: pure and deterministic (same store and generation, same snapshot). Selectors are
+//! interned and evaluated once each; endpoints refer to sets by id, so pod churn changes set
+//! members, not rules. Endpoints with the same applicable policies (per direction and view)
+//! share one program. Decisions on the snapshot equal the reference evaluator's, trace included
+//! (tested by the differential property tests).
+
+mod programs;
+mod sets;
+
+use std::collections::HashMap;
+
+use palisade_dataplane::policy::{EndpointEntry, IntervalMap, NamedPortDecl, Snapshot, SnapshotNames};
+
+use crate::eval::reference::Failsafes;
+use crate::policy::{Direction, PolicyId};
+use crate::store::Store;
+
+use programs::ProgramTable;
+use sets::SetTable;
+
+/// A snapshot plus what control needs to report its decisions in store terms.
+#[derive(Debug, Clone)]
+pub struct CompiledStore {
+    pub snapshot: Snapshot,
+    /// `policy_ids[i]` is the policy the snapshot calls `names.policies[i]`.
+    pub policy_ids: Vec<PolicyId>,
+}
+
+/// Interns strings to dense ids.
+#[derive(Debug, Default)]
+pub(crate) struct Interner {
+    pub(crate) names: Vec<String>,
+    ids: HashMap<String, u32>,
+}
+
+impl Interner {
+    pub(crate) fn id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        id
+    }
+}
+
+/// Compile `store` into a snapshot with `generation`.
+pub fn compile(store: &Store, generation: u64, failsafes: &Failsafes) -> CompiledStore {
+    let mut sets = SetTable::new(store);
+    let mut programs = ProgramTable::new(store);
+    let mut endpoints = Vec::with_capacity(store.endpoints.len());
+    for (i, ep) in store.endpoints.iter().enumerate() {
+        let ingress = programs.program_for(&mut sets, i, Direction::Ingress, false);
+        let egress = programs.program_for(&mut sets, i, Direction::Egress, false);
+        let staged_ingress = programs.program_for(&mut sets, i, Direction::Ingress, true);
+        let staged_egress = programs.program_for(&mut sets, i, Direction::Egress, true);
+        let named_ports = ep
+            .named_ports
+            .iter()
+            .map(|p| NamedPortDecl {
+                name: sets.port_names.id(&p.name),
+                protocol: p.protocol,
+                port: p.port,
+            })
+            .collect();
+        endpoints.push(EndpointEntry {
+            name: ep.key.to_string(),
+            is_host: ep.is_host(),
+            ingress,
+            egress,
+            staged_ingress,
+            staged_egress,
+            sets: Vec::new(),
+            named_ports,
+        });
+    }
+    let memberships = sets.finish_memberships();
+    for (entry, member_of) in endpoints.iter_mut().zip(memberships.endpoint_sets) {
+        entry.sets = member_of;
+    }
+    let addrs: Vec<_> = store.endpoints.iter().map(|e| e.addrs.clone()).collect();
+    let (tier_names, policy_names, policy_ids, program_list) = programs.finish();
+    let names = SnapshotNames {
+        tiers: tier_names,
+        policies: policy_names,
+        port_names: sets.port_names.names.clone(),
+    };
+    let mut snapshot = Snapshot::new(
+        generation,
+        endpoints,
+        &addrs,
+        program_list,
+        IntervalMap::build(&memberships.cidrs_v4),
+        IntervalMap::build(&memberships.cidrs_v6),
+        names,
+    );
+    snapshot.failsafe_inbound = failsafes
+        .inbound
+        .iter()
+        .map(|f| (f.protocol, f.port))
+        .collect();
+    snapshot.failsafe_outbound = failsafes
+        .outbound
+        .iter()
+        .map(|f| (f.protocol, f.port))
+        .collect();
+    CompiledStore {
+        snapshot,
+        policy_ids,
+    }
+}

@@ -1,0 +1,107 @@
+//! Address sets: selectors and CIDR lists interned to set ids, with their members.
+//!
+//! Contract: a selector set holds the endpoints whose labels match and the CIDRs of matching
+//! network sets; a CIDR set holds its CIDRs. Each distinct selector is evaluated once over the
+//! inventory; endpoint memberships come out sorted by set id.
+
+use std::collections::HashMap;
+
+use palisade_dataplane::IpNet;
+use palisade_dataplane::policy::SetId;
+
+use super::Interner;
+use crate::selector::Selector;
+use crate::store::Store;
+
+/// What membership resolution produced for the snapshot.
+pub(crate) struct Memberships {
+    pub(crate) endpoint_sets: Vec<Vec<SetId>>,
+    pub(crate) cidrs_v4: Vec<(IpNet, SetId)>,
+    pub(crate) cidrs_v6: Vec<(IpNet, SetId)>,
+}
+
+pub(crate) struct SetTable<'s> {
+    store: &'s Store,
+    by_selector: HashMap<String, SetId>,
+    by_nets: HashMap<Vec<IpNet>, SetId>,
+    next: SetId,
+    endpoint_sets: Vec<Vec<SetId>>,
+    cidrs: Vec<(IpNet, SetId)>,
+    /// Which endpoints a selector selects (for applies-to), by canonical selector.
+    applies: HashMap<String, Vec<bool>>,
+    pub(crate) port_names: Interner,
+}
+
+impl<'s> SetTable<'s> {
+    pub(crate) fn new(store: &'s Store) -> Self {
+        Self {
+            store,
+            by_selector: HashMap::new(),
+            by_nets: HashMap::new(),
+            next: 0,
+            endpoint_sets: vec![Vec::new(); store.endpoints.len()],
+            cidrs: Vec::new(),
+            applies: HashMap::new(),
+            port_names: Interner::default(),
+        }
+    }
+
+    /// The set of addresses `sel` selects (endpoints and network sets).
+    pub(crate) fn selector_set(&mut self, sel: &Selector) -> SetId {
+        let key = sel.to_string();
+        if let Some(&id) = self.by_selector.get(&key) {
+            return id;
+        }
+        let id = self.next;
+        self.next += 1;
+        for (i, ep) in self.store.endpoints.iter().enumerate() {
+            if sel.matches(&ep.labels) {
+                self.endpoint_sets[i].push(id);
+            }
+        }
+        for set in &self.store.network_sets {
+            if sel.matches(&set.labels) {
+                self.cidrs.extend(set.nets.iter().map(|n| (*n, id)));
+            }
+        }
+        self.by_selector.insert(key, id);
+        id
+    }
+
+    /// The set of addresses inside any of `nets`.
+    pub(crate) fn net_set(&mut self, nets: &[IpNet]) -> SetId {
+        let mut key = nets.to_vec();
+        key.sort_unstable();
+        key.dedup();
+        if let Some(&id) = self.by_nets.get(&key) {
+            return id;
+        }
+        let id = self.next;
+        self.next += 1;
+        self.cidrs.extend(key.iter().map(|n| (*n, id)));
+        self.by_nets.insert(key, id);
+        id
+    }
+
+    /// Does the policy selector `sel` apply to endpoint `index`?
+    pub(crate) fn applies(&mut self, sel: &Selector, index: usize) -> bool {
+        let store = self.store;
+        let members = self.applies.entry(sel.to_string()).or_insert_with(|| {
+            store
+                .endpoints
+                .iter()
+                .map(|ep| sel.matches(&ep.labels))
+                .collect()
+        });
+        members.get(index).copied().unwrap_or(false)
+    }
+
+    pub(crate) fn finish_memberships(&mut self) -> Memberships {
+        let (v4, v6) = self.cidrs.iter().partition(|(n, _)| n.is_ipv4());
+        Memberships {
+            endpoint_sets: std::mem::take(&mut self.endpoint_sets),
+            cidrs_v4: v4,
+            cidrs_v6: v6,
+        }
+    }
+}
