@@ -12,6 +12,7 @@
 
 pub mod classifier;
 pub mod flow;
+pub mod forward;
 pub mod net;
 pub mod packet;
 pub mod policy;
