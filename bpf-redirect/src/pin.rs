@@ -102,6 +102,14 @@ pub fn prepare(sys: &dyn Sys, layout: &PinLayout) -> Result<bool, BpfError> {
                 path: root.to_path_buf(),
                 source,
             })?;
+        if sys.private_mount_ns() {
+            tracing::warn!(
+                path = %root.display(),
+                "mounted bpffs inside a private mount namespace (ip netns exec?): the pins die \
+                 with this process, so fail-closed does not survive a crash; mount bpffs at the \
+                 pin root in the host's mount namespace before starting"
+            );
+        }
     }
     sys.create_dir_all(layout.dir())
         .map_err(|source| BpfError::Fs {

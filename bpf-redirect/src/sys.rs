@@ -24,6 +24,9 @@ pub trait Sys {
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     /// The id of the XDP program attached to `ifindex`, if any (netlink `RTM_GETLINK`).
     fn xdp_prog_id(&self, ifindex: u32) -> io::Result<Option<u32>>;
+    /// Whether this process runs in another mount namespace than PID 1 (e.g. `ip netns exec`),
+    /// where a bpffs it mounts dies with it.
+    fn private_mount_ns(&self) -> bool;
 }
 
 /// The real system calls.
@@ -73,6 +76,16 @@ impl Sys for RealSys {
     fn xdp_prog_id(&self, ifindex: u32) -> io::Result<Option<u32>> {
         netlink::query_xdp_prog_id(ifindex)
     }
+
+    fn private_mount_ns(&self) -> bool {
+        match (
+            std::fs::read_link("/proc/self/ns/mnt"),
+            std::fs::read_link("/proc/1/ns/mnt"),
+        ) {
+            (Ok(me), Ok(init)) => me != init,
+            _ => false,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -97,6 +110,7 @@ pub(crate) mod fake {
         pub(crate) mount_error: Option<i32>,
         pub(crate) mkdir_error: Option<i32>,
         pub(crate) netlink_error: Option<i32>,
+        pub(crate) private_mount_ns: bool,
         pub(crate) calls: RefCell<Vec<String>>,
     }
 
@@ -150,6 +164,10 @@ pub(crate) mod fake {
                 return Err(io::Error::from_raw_os_error(e));
             }
             Ok(self.xdp.get(&ifindex).copied())
+        }
+        fn private_mount_ns(&self) -> bool {
+            self.calls.borrow_mut().push("private_mount_ns".into());
+            self.private_mount_ns
         }
     }
 }

@@ -35,6 +35,22 @@ pub enum HarnessError {
         status: String,
         stderr: String,
     },
+    /// Loading or attaching the XDP program failed.
+    #[error(transparent)]
+    Bpf(#[from] palisade_bpf::BpfError),
+    /// AF_XDP port I/O failed.
+    #[error(transparent)]
+    Xsk(#[from] palisade_xsk::XskError),
+    /// A helper thread panicked or went away.
+    #[error("{what}")]
+    Thread { what: String },
+    /// An I/O operation of a test helper failed.
+    #[error("{what}: {source}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     /// Entering or leaving a namespace failed.
     #[error("setns into {namespace} failed: {source}")]
     Setns {
