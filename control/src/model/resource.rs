@@ -83,3 +83,22 @@ pub enum Resource {
     WorkloadEndpoint(Object<WorkloadEndpointSpec>),
     Profile(Object<ProfileSpec>),
 }
+
+impl Resource {
+    /// The object's metadata.
+    pub fn metadata(&self) -> &super::ObjectMeta {
+        match self {
+            Resource::Namespace(o) => &o.metadata,
+            Resource::Pod(o) => &o.metadata,
+            Resource::ServiceAccount(o) => &o.metadata,
+            Resource::K8sNetworkPolicy(o) => &o.metadata,
+            Resource::CalicoPolicy(_, o) => &o.metadata,
+            Resource::StagedK8sPolicy(o) => &o.metadata,
+            Resource::Tier(o) => &o.metadata,
+            Resource::NetworkSet(_, o) => &o.metadata,
+            Resource::HostEndpoint(o) => &o.metadata,
+            Resource::WorkloadEndpoint(o) => &o.metadata,
+            Resource::Profile(o) => &o.metadata,
+        }
+    }
+}

@@ -102,6 +102,7 @@ impl Store {
                 message: format!("skipping {kind}: not a kind that affects policy"),
             });
         }
+        reject_duplicates(&loaded)?;
         let mut inventory = InventoryBuilder::default();
         let mut tiers: BTreeMap<String, TierDef> = builtin_tiers()
             .into_iter()
@@ -266,4 +267,32 @@ fn tier_def(t: &Object<TierSpec>) -> Result<TierDef, FieldError> {
         return Ok(builtin);
     }
     Ok(def)
+}
+
+/// Two objects of one kind with one namespace and name cannot both exist in an API server; a
+/// store holding both is ambiguous. Pods and WorkloadEndpoints are merged per pod elsewhere.
+fn reject_duplicates(loaded: &Loaded) -> Result<(), StoreError> {
+    let mut seen: HashMap<(ResourceKind, Option<&str>, &str), &Origin> = HashMap::new();
+    for obj in &loaded.objects {
+        let meta = obj.resource.metadata();
+        let namespace = obj
+            .kind
+            .is_namespaced()
+            .then(|| meta.namespace.as_deref().unwrap_or("default"));
+        let key = (obj.kind, namespace, meta.name.as_str());
+        if let Some(first) = seen.insert(key, &obj.origin) {
+            let name = match namespace {
+                Some(ns) => format!("{ns}/{}", meta.name),
+                None => meta.name.clone(),
+            };
+            return Err(StoreError::invalid(
+                &obj.origin,
+                FieldError::new(
+                    "metadata.name",
+                    format!("duplicate {:?} {name}: already defined at {first}", obj.kind),
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,79 @@
+//! Differential tests: the compiled matcher agrees with the reference evaluator on random
+//! stores and random flows — verdict, reason, deciding tier/policy/rule, Log rules and staged
+//! verdict. The CI run covers thousands of stores; `--ignored` runs at least a million flows.
+
+mod storegen;
+
+use palisade_control::compile::compile;
+use palisade_control::eval::reference::Failsafes;
+use palisade_control::eval::{CompiledEngine, Engine, ReferenceEvaluator};
+use palisade_control::flows::parse_flows;
+use palisade_control::store::Store;
+
+/// Check one seed: returns (whether the store was valid, flows compared).
+fn check_seed(seed: u64, flows_per_store: usize) -> (bool, usize) {
+    let yaml = storegen::store_yaml(seed);
+    let store = match Store::from_text("gen.yaml", &yaml) {
+        Ok(s) => s,
+        Err(_) => return (false, 0),
+    };
+    let compiled = compile(&store, 1, &Failsafes::default());
+    let reference = ReferenceEvaluator::new(&store);
+    let engine = CompiledEngine::new(&compiled);
+    let mut rng = storegen::Rng::new(seed ^ 0x5555);
+    let text: String = (0..flows_per_store)
+        .map(|_| storegen::flow_json(&mut rng) + "\n")
+        .collect();
+    let flows = parse_flows("gen", &text).expect("generated flows are valid");
+    for f in &flows {
+        let want = reference.decide(&f.key);
+        let got = engine.decide(&f.key);
+        assert_eq!(
+            got, want,
+            "seed {seed}: flow {:?}\nstore:\n{yaml}",
+            f.key
+        );
+    }
+    (true, flows.len())
+}
+
+#[test]
+fn compiled_agrees_with_reference_on_random_stores() {
+    let (mut valid, mut flows) = (0, 0);
+    for seed in 0..2500u64 {
+        let (ok, n) = check_seed(seed, 40);
+        valid += usize::from(ok);
+        flows += n;
+    }
+    // The generator must mostly produce valid stores, or this test tests little.
+    assert!(valid > 2000, "only {valid} of 2500 generated stores were valid");
+    eprintln!("differential: {valid} stores, {flows} flows agreed");
+}
+
+#[test]
+#[ignore = "long run: cargo test --release -p palisade-control --test differential -- --ignored"]
+fn compiled_agrees_with_reference_on_a_million_flows() {
+    let (mut valid, mut flows) = (0usize, 0usize);
+    let mut seed = 1_000_000u64;
+    while flows < 1_000_000 {
+        let (ok, n) = check_seed(seed, 200);
+        valid += usize::from(ok);
+        flows += n;
+        seed += 1;
+    }
+    eprintln!("differential (long): {valid} stores, {flows} flows agreed");
+}
+
+#[test]
+fn generated_stores_are_mostly_valid() {
+    let mut errors = std::collections::BTreeMap::new();
+    for seed in 0..300u64 {
+        if let Err(e) = Store::from_text("gen.yaml", &storegen::store_yaml(seed)) {
+            let msg = e.to_string();
+            let key = msg.split(": ").nth(2).unwrap_or("?").to_string();
+            *errors.entry(key).or_insert(0) += 1;
+        }
+    }
+    let total: usize = errors.values().sum();
+    assert!(total < 60, "too many invalid generated stores: {errors:?}");
+}
