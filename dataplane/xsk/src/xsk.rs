@@ -367,3 +367,62 @@ impl Ports<XskRings> {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(queues: u32) -> Vec<PortSpec> {
+        vec![PortSpec {
+            interface: "lo".into(),
+            queues,
+        }]
+    }
+
+    #[test]
+    fn configuration_errors_are_reported_before_any_syscall() {
+        let err = XskIo::open(&port(0), &XskConfig::default()).expect_err("no queues");
+        assert!(
+            matches!(err, XskError::Config { field: "ports", .. }),
+            "{err}"
+        );
+        let err = XskIo::open(
+            &port(1),
+            &XskConfig {
+                ring_size: 1000,
+                ..XskConfig::default()
+            },
+        )
+        .expect_err("ring size");
+        assert!(
+            matches!(
+                err,
+                XskError::Config {
+                    field: "ring_size",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = XskIo::open(
+            &port(1),
+            &XskConfig {
+                frame_size: 1000,
+                ..XskConfig::default()
+            },
+        )
+        .expect_err("frame size");
+        assert!(
+            matches!(
+                err,
+                XskError::Config {
+                    field: "frame_size",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = XskIo::open(&[], &XskConfig::default()).expect_err("no ports");
+        assert!(matches!(err, XskError::Config { .. }), "{err}");
+    }
+}
