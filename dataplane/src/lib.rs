@@ -13,6 +13,7 @@
 pub mod classifier;
 pub mod flow;
 pub mod forward;
+pub mod neigh;
 pub mod net;
 pub mod packet;
 pub mod policy;
