@@ -52,6 +52,9 @@ pub enum DropReason {
     ToGateway,
     /// The frame arrived on a port the route table does not know.
     UnknownPort,
+    /// The source address is not the sending port's: a pod port's frame whose source is not
+    /// that pod's address, or an uplink frame claiming a local pod's address.
+    SpoofedSource,
     /// No local route and no uplink with a next hop.
     NoRoute,
     /// Local destination whose MAC address is neither configured nor learned yet.
@@ -72,7 +75,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Number of reasons (the length of `ALL` and of a `DropCounters`).
-    pub const COUNT: usize = 29;
+    pub const COUNT: usize = 30;
 
     /// Every reason, in discriminant order.
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -97,6 +100,7 @@ impl DropReason {
         Self::NotRoutable,
         Self::ToGateway,
         Self::UnknownPort,
+        Self::SpoofedSource,
         Self::NoRoute,
         Self::NoNeighbour,
         Self::TtlExceeded,
@@ -131,6 +135,7 @@ impl DropReason {
             Self::NotRoutable => "not_routable",
             Self::ToGateway => "to_gateway",
             Self::UnknownPort => "unknown_port",
+            Self::SpoofedSource => "spoofed_source",
             Self::NoRoute => "no_route",
             Self::NoNeighbour => "no_neighbour",
             Self::TtlExceeded => "ttl_exceeded",
