@@ -1,0 +1,184 @@
+//! `xsk_bare`: the bare AF_XDP forwarder between two interfaces (the `xsk-bare` benchmark
+//! configuration): XDP redirect on both, a socket on every RX queue with one UMEM, ARP answered
+//! for the pods' gateway, IPv4 swapped between the ports with MACs rewritten, no policy.
+//!
+//! ```text
+//! ip netns exec NODE xsk_bare IF_A IF_B [--fail-open] [--pin-root DIR] [--skb]
+//!                                       [--seconds N] [--ring N] [--gateway IP]
+//! ```
+//!
+//! Run it inside the node namespace. It logs `ready` to stderr once it forwards and, when it
+//! stops (after `--seconds`, default: run until killed), prints one JSON line of counters.
+//! Fail-closed (the default) pins on `--pin-root` (default /sys/fs/bpf); under `ip netns exec`
+//! mount bpffs there beforehand or the pins die with the process (use `--fail-open` for benches).
+
+use std::{
+    error::Error,
+    net::Ipv4Addr,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use palisade_bpf::{AttachOptions, FailureMode, Redirect};
+use palisade_xsk::{
+    PacketIo, PortSpec, XskConfig, XskIo,
+    bare::{BareForwarder, BarePort, DEFAULT_GATEWAY},
+};
+
+struct Args {
+    interfaces: [String; 2],
+    opts: AttachOptions,
+    seconds: u64,
+    ring: u32,
+    gateway: Ipv4Addr,
+}
+
+fn usage() -> String {
+    "usage: xsk_bare IF_A IF_B [--fail-open] [--pin-root DIR] [--skb] [--seconds N] [--ring N] \
+     [--gateway IP]"
+        .to_owned()
+}
+
+fn parse() -> Result<Args, String> {
+    let mut positional = Vec::new();
+    let mut opts = AttachOptions::default();
+    let mut seconds = 0;
+    let mut ring = 1024;
+    let mut gateway = DEFAULT_GATEWAY;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .ok_or(format!("{name} needs a value\n{}", usage()))
+        };
+        match a.as_str() {
+            "--fail-open" => opts.failure_mode = FailureMode::Open,
+            "--skb" => opts.skb_only = true,
+            "--pin-root" => opts.pin_root = PathBuf::from(value("--pin-root")?),
+            "--seconds" => {
+                seconds = value("--seconds")?
+                    .parse()
+                    .map_err(|e| format!("--seconds: {e}"))?
+            }
+            "--ring" => {
+                ring = value("--ring")?
+                    .parse()
+                    .map_err(|e| format!("--ring: {e}"))?
+            }
+            "--gateway" => {
+                gateway = value("--gateway")?
+                    .parse()
+                    .map_err(|e| format!("--gateway: {e}"))?
+            }
+            "-h" | "--help" => return Err(usage()),
+            s if s.starts_with('-') => return Err(format!("unknown option {s}\n{}", usage())),
+            _ => positional.push(a),
+        }
+    }
+    let [a, b]: [String; 2] = positional.try_into().map_err(|_| usage())?;
+    Ok(Args {
+        interfaces: [a, b],
+        opts,
+        seconds,
+        ring,
+        gateway,
+    })
+}
+
+/// The MAC of `interface` in this network namespace.
+fn mac_of(interface: &str) -> Result<[u8; 6], Box<dyn Error>> {
+    for ifa in nix::ifaddrs::getifaddrs()? {
+        if ifa.interface_name != interface {
+            continue;
+        }
+        if let Some(mac) = ifa
+            .address
+            .as_ref()
+            .and_then(|a| a.as_link_addr())
+            .and_then(|l| l.addr())
+        {
+            return Ok(mac);
+        }
+    }
+    Err(format!("no MAC address found for {interface}").into())
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let args = parse()?;
+    let [a, b] = &args.interfaces;
+    let mut progs = [
+        Redirect::attach(a, &args.opts)?,
+        Redirect::attach(b, &args.opts)?,
+    ];
+    let specs = [
+        PortSpec {
+            interface: a.clone(),
+            queues: palisade_bpf::rx_queue_count(a)?,
+        },
+        PortSpec {
+            interface: b.clone(),
+            queues: palisade_bpf::rx_queue_count(b)?,
+        },
+    ];
+    let mut io = XskIo::open(
+        &specs,
+        &XskConfig {
+            ring_size: args.ring,
+            ..XskConfig::default()
+        },
+    )?;
+    for s in io.sockets() {
+        progs[usize::from(s.port.0)].register_socket(s.queue, s.fd)?;
+    }
+    let mut fwd = BareForwarder::new(
+        args.gateway,
+        [
+            BarePort {
+                mac: mac_of(a)?,
+                peer: None,
+            },
+            BarePort {
+                mac: mac_of(b)?,
+                peer: None,
+            },
+        ],
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    if args.seconds > 0 {
+        let stop = stop.clone();
+        let secs = args.seconds;
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(secs));
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+    eprintln!(
+        "xsk_bare: ready: {a} <-> {b}, {} sockets, modes {:?}/{:?}, {:?}",
+        io.sockets().len(),
+        progs[0].mode(),
+        progs[1].mode(),
+        args.opts.failure_mode
+    );
+    let start = Instant::now();
+    let stats = fwd.run(&mut io, &stop, Duration::from_millis(100))?;
+    let secs = start.elapsed().as_secs_f64();
+    let io_stats = io.stats().clone();
+    println!(
+        "{{\"forwarded\":{},\"arp_replies\":{},\"dropped\":{},\"backpressure\":{},\"rx\":{},\"tx\":{},\"tx_full\":{},\"anomalies\":{},\"seconds\":{secs:.3},\"pps\":{:.0},\"ports\":{}}}",
+        stats.forwarded,
+        stats.arp_replies,
+        stats.dropped,
+        stats.backpressure,
+        io_stats.rx,
+        io_stats.tx,
+        io_stats.tx_full,
+        io_stats.anomalies,
+        stats.forwarded as f64 / secs.max(1e-9),
+        io.port_count()
+    );
+    Ok(())
+}
