@@ -676,6 +676,49 @@ mod tests {
     }
 
     #[test]
+    fn kick_errors_surface_with_the_socket_and_lose_no_frame() {
+        let mut io = MemIo::new(1, 1, 16, 8).expect("io");
+        let f = io.alloc().expect("frame");
+        io.send(PortId(0), &mut vec![f]).expect("send");
+        io.fail_next_kick(libc::EPERM);
+        match io.flush() {
+            Err(XskError::Io {
+                op,
+                socket: 0,
+                source,
+            }) => {
+                assert!(op.starts_with("kick"));
+                assert_eq!(source.raw_os_error(), Some(libc::EPERM));
+            }
+            other => panic!("expected a kick error, got {other:?}"),
+        }
+        // The frame is still queued: the next flush sends it.
+        io.flush().expect("flush");
+        assert_eq!(io.take_sent(PortId(0)).len(), 1);
+        io.flush().expect("reap");
+        assert_conserved(&io, 0);
+    }
+
+    #[test]
+    fn refused_fill_returns_frames_to_the_free_list() {
+        let mut io = MemIo::new(1, 1, 8, 8).expect("io");
+        assert!(io.inject(PortId(0), 0, b"x"));
+        io.refuse_fill(true);
+        let mut rx = Vec::new();
+        assert_eq!(io.recv(&mut rx, 8).expect("recv"), 1);
+        let free = io.free_frames();
+        io.flush().expect("flush tries to refill");
+        assert_eq!(io.free_frames(), free, "refused fill entries went back");
+        for r in rx {
+            io.release(r.frame);
+        }
+        assert_conserved(&io, 0);
+        io.refuse_fill(false);
+        io.flush().expect("refill");
+        assert_conserved(&io, 0);
+    }
+
+    #[test]
     fn invalid_configs_are_rejected() {
         assert!(MemIo::new(0, 1, 8, 4).is_err());
         assert!(MemIo::new(1, 0, 8, 4).is_err());

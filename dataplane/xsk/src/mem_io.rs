@@ -30,6 +30,8 @@ pub struct MemRings {
     comp: VecDeque<u32>,
     tx_per_kick: usize,
     duplicate_completions: bool,
+    kick_error: Option<i32>,
+    refuse_fill: bool,
 }
 
 impl MemRings {
@@ -43,6 +45,8 @@ impl MemRings {
             comp: VecDeque::new(),
             tx_per_kick: 32,
             duplicate_completions: false,
+            kick_error: None,
+            refuse_fill: false,
         }
     }
 }
@@ -52,7 +56,7 @@ impl Rings for MemRings {
         (self.size - self.fill.len() as u32).min(want)
     }
     fn fill(&mut self, descs: &[Desc]) -> usize {
-        if self.fill.len() + descs.len() > self.size as usize {
+        if self.refuse_fill || self.fill.len() + descs.len() > self.size as usize {
             return 0;
         }
         self.fill.extend(descs.iter().map(|d| d.idx));
@@ -85,6 +89,9 @@ impl Rings for MemRings {
         self.tx.len() as u32
     }
     fn kick(&mut self) -> std::io::Result<()> {
+        if let Some(errno) = self.kick_error.take() {
+            return Err(std::io::Error::from_raw_os_error(errno));
+        }
         let n = self.tx.len().min(self.tx_per_kick);
         self.wire.extend(self.tx.drain(..n));
         Ok(())
@@ -208,6 +215,20 @@ impl Ports<MemRings> {
         };
         self.sockets[s].rings.rx.push_back(Desc { idx, len });
         true
+    }
+
+    /// Fault injection: the next kick on any socket fails with `errno` (as `sendto` can).
+    pub fn fail_next_kick(&mut self, errno: i32) {
+        for s in &mut self.sockets {
+            s.rings.kick_error = Some(errno);
+        }
+    }
+
+    /// Fault injection: fill rings refuse every produce (as if full), or accept again.
+    pub fn refuse_fill(&mut self, refuse: bool) {
+        for s in &mut self.sockets {
+            s.rings.refuse_fill = refuse;
+        }
     }
 
     /// How many descriptors `sendto` moves per kick (copy mode moves a bounded batch).
