@@ -7,12 +7,39 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::atomic::{AtomicUsize, Ordering},
+    sync::{
+        Once,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 use nix::mount::{MntFlags, umount2};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
+static SWEEP: Once = Once::new();
+
+/// Unmounts and removes `pal-<pid>-*-bpffs` directories of processes that no longer exist (a
+/// test killed by SIGKILL cannot run its guards).
+pub fn sweep_stale() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("pal-")
+            .filter(|_| name.ends_with("-bpffs"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            eprintln!("bpffs: removing stale {name} of dead process {pid}");
+            drop(TempBpffs { path: entry.path() });
+        }
+    }
+}
 
 /// A temporary bpffs mount point; unmounted and removed on drop.
 #[derive(Debug)]
@@ -23,6 +50,7 @@ pub struct TempBpffs {
 impl TempBpffs {
     /// Creates the directory (not mounted yet: the loader under test mounts it).
     pub fn new() -> std::io::Result<Self> {
+        SWEEP.call_once(sweep_stale);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("pal-{}-{n}-bpffs", std::process::id()));
         std::fs::create_dir_all(&path)?;
