@@ -57,6 +57,19 @@ impl TempBpffs {
         Ok(Self { path })
     }
 
+    /// Mounts bpffs here now, in the caller's mount namespace (so processes started later in a
+    /// private copy of it, like `ip netns exec`, pin into an instance that outlives them).
+    pub fn mount(&self) -> std::io::Result<()> {
+        nix::mount::mount(
+            Some("bpf"),
+            &self.path,
+            Some("bpf"),
+            nix::mount::MsFlags::empty(),
+            Some("mode=0700"),
+        )
+        .map_err(|e| std::io::Error::from_raw_os_error(e as i32))
+    }
+
     /// The mount point.
     pub fn path(&self) -> &Path {
         &self.path

@@ -77,8 +77,21 @@ fn afxdp_crash_victim() {
 /// The child; SIGKILLed on drop if still running.
 struct Victim(Child);
 
+/// How the victim process gets into the node namespace.
+#[derive(Clone, Copy, PartialEq)]
+enum Launch {
+    /// `setns` from inside (stays in the test's mount namespace).
+    Setns,
+    /// `ip netns exec` (a private mount namespace with /sys remounted).
+    IpNetnsExec,
+}
+
 impl Victim {
     fn spawn(t: &TwoPods, pin_root: &std::path::Path, mode: &str) -> Self {
+        Self::launch(t, pin_root, mode, Launch::Setns)
+    }
+
+    fn launch(t: &TwoPods, pin_root: &std::path::Path, mode: &str, how: Launch) -> Self {
         let macs = t.host_macs().expect("macs");
         let spec = format!(
             "{}|{}|{mode}|{}|{}",
@@ -88,7 +101,15 @@ impl Victim {
             hex(macs[1])
         );
         let exe = std::env::current_exe().expect("test binary");
-        let mut child = Command::new(exe)
+        let mut cmd = match how {
+            Launch::Setns => Command::new(exe),
+            Launch::IpNetnsExec => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", t.node.name()]).arg(exe);
+                c
+            }
+        };
+        let mut child = cmd
             .args([
                 "afxdp_crash_victim",
                 "--exact",
@@ -220,4 +241,39 @@ fn afxdp_crash_fail_open_detaches() {
             .exists(),
         "fail-open pins nothing"
     );
+}
+
+#[test]
+fn afxdp_crash_under_ip_netns_exec_needs_a_premounted_bpffs() {
+    let Some((t, own_mount)) = setup("afxdp_crash_ip_netns_exec") else {
+        return;
+    };
+    // The process mounts bpffs itself inside `ip netns exec`'s private mount namespace: the
+    // pins die with it, so the crash detaches the programs (the loader warns about this).
+    let victim = Victim::launch(&t, own_mount.path(), "closed", Launch::IpNetnsExec);
+    assert!(t.node.has_xdp(HOST_IFS[0]).expect("ip link"));
+    victim.kill();
+    assert!(
+        !t.node.has_xdp(HOST_IFS[0]).expect("ip link"),
+        "pins in a private mount namespace die with the process"
+    );
+    // bpffs mounted beforehand in the host's mount namespace: the pins outlive the process.
+    let premounted = TempBpffs::new().expect("temp bpffs");
+    premounted.mount().expect("mount bpffs");
+    let victim = Victim::launch(&t, premounted.path(), "closed", Launch::IpNetnsExec);
+    victim.kill();
+    for dev in HOST_IFS {
+        assert!(
+            t.node.has_xdp(dev).expect("ip link"),
+            "{dev}: pinned program survives"
+        );
+    }
+    assert!(
+        t.udp(PAYLOAD, Duration::from_millis(800))
+            .expect("udp")
+            .is_none(),
+        "and drops frames"
+    );
+    drop(premounted);
+    assert!(!t.node.has_xdp(HOST_IFS[0]).expect("ip link"));
 }
