@@ -4,6 +4,8 @@
 //! the `classbench` binary and the classifier benches.
 #![forbid(unsafe_code)]
 
+pub mod k8s;
+
 pub mod classbench {
     //! ClassBench rule sets and traces.
     //!

@@ -6,6 +6,7 @@
 //! share one program. Decisions on the snapshot equal the reference evaluator's, trace included
 //! (tested by the differential property tests).
 
+mod index;
 mod programs;
 mod sets;
 
@@ -50,7 +51,7 @@ impl Interner {
 /// Compile `store` into a snapshot with `generation`.
 pub fn compile(store: &Store, generation: u64, failsafes: &Failsafes) -> CompiledStore {
     let mut sets = SetTable::new(store);
-    let mut programs = ProgramTable::new(store);
+    let mut programs = ProgramTable::new(store, &sets);
     let mut endpoints = Vec::with_capacity(store.endpoints.len());
     for (i, ep) in store.endpoints.iter().enumerate() {
         let ingress = programs.program_for(&mut sets, i, Direction::Ingress, false);

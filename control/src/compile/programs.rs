@@ -19,13 +19,28 @@ use crate::store::Store;
 const PENDING: u32 = u32::MAX;
 
 /// What makes two endpoint-directions compile to the same program: the applicable policies,
-/// tier by tier, and the profiles. Named by content, so the enforced and staged views share
-/// programs wherever staged policies change nothing.
+/// tier by tier (interned tier and policy names), and the profiles. Named by content, so the
+/// enforced and staged views share programs wherever staged policies change nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ProgramKey {
     direction: Direction,
-    tiers: Vec<(String, Vec<PolicyId>)>,
+    tiers: Vec<(u32, Vec<u32>)>,
     profiles: Vec<String>,
+}
+
+/// For one view: per direction and endpoint, the applicable (tier, policy) positions in
+/// evaluation order; and the interned name of every (tier, policy).
+struct Applicable {
+    by_endpoint: [Vec<Vec<(usize, usize)>>; 2],
+    tier_ids: Vec<u32>,
+    policy_ids: Vec<Vec<u32>>,
+}
+
+fn direction_slot(direction: Direction) -> usize {
+    match direction {
+        Direction::Ingress => 0,
+        Direction::Egress => 1,
+    }
 }
 
 pub(crate) struct ProgramTable<'s> {
@@ -35,17 +50,58 @@ pub(crate) struct ProgramTable<'s> {
     tiers: Interner,
     policies: Interner,
     policy_ids: Vec<PolicyId>,
+    /// [enforced, staged].
+    applicable: [Applicable; 2],
 }
 
 impl<'s> ProgramTable<'s> {
-    pub(crate) fn new(store: &'s Store) -> Self {
-        Self {
+    pub(crate) fn new(store: &'s Store, sets: &SetTable<'_>) -> Self {
+        let mut this = Self {
             store,
             by_key: HashMap::new(),
             programs: Vec::new(),
             tiers: Interner::default(),
             policies: Interner::default(),
             policy_ids: Vec::new(),
+            applicable: [Applicable::empty(), Applicable::empty()],
+        };
+        this.applicable = [
+            this.assign(sets, &store.enforced),
+            this.assign(sets, &store.staged),
+        ];
+        this
+    }
+
+    /// Which endpoints each policy of `view` applies to, inverted per endpoint. Each distinct
+    /// applies-to selector is evaluated once, through the label index.
+    fn assign(&mut self, sets: &SetTable<'_>, view: &TierView) -> Applicable {
+        let n = self.store.endpoints.len();
+        let mut by_endpoint = [vec![Vec::new(); n], vec![Vec::new(); n]];
+        let mut members_of: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut tier_ids = Vec::new();
+        let mut policy_ids = Vec::new();
+        for (t, tier) in view.tiers.iter().enumerate() {
+            tier_ids.push(self.tiers.id(&tier.tier.name));
+            let mut ids = Vec::new();
+            for (p, policy) in tier.policies.iter().enumerate() {
+                ids.push(self.policy_id(&policy.id));
+                let members = members_of
+                    .entry(policy.applies_to.to_string())
+                    .or_insert_with(|| sets.members(&policy.applies_to));
+                for dir in [Direction::Ingress, Direction::Egress] {
+                    if policy.rules(dir).is_some() {
+                        for &e in members.iter() {
+                            by_endpoint[direction_slot(dir)][e as usize].push((t, p));
+                        }
+                    }
+                }
+            }
+            policy_ids.push(ids);
+        }
+        Applicable {
+            by_endpoint,
+            tier_ids,
+            policy_ids,
         }
     }
 
@@ -66,18 +122,12 @@ impl<'s> ProgramTable<'s> {
         staged: bool,
     ) -> u32 {
         let view = self.view(staged);
-        let endpoint = &self.store.endpoints[index];
-        let mut tiers = Vec::new();
-        for (t, tier) in view.tiers.iter().enumerate() {
-            let applicable: Vec<usize> = tier
-                .policies
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| p.rules(direction).is_some() && sets.applies(&p.applies_to, index))
-                .map(|(i, _)| i)
-                .collect();
-            if !applicable.is_empty() {
-                tiers.push((t, applicable));
+        let applicable = &self.applicable[usize::from(staged)];
+        let mut tiers: Vec<(usize, Vec<usize>)> = Vec::new();
+        for &(t, p) in &applicable.by_endpoint[direction_slot(direction)][index] {
+            match tiers.last_mut() {
+                Some((last, ps)) if *last == t => ps.push(p),
+                _ => tiers.push((t, vec![p])),
             }
         }
         let key = ProgramKey {
@@ -85,14 +135,13 @@ impl<'s> ProgramTable<'s> {
             tiers: tiers
                 .iter()
                 .map(|(t, ps)| {
-                    let tier = &view.tiers[*t];
                     (
-                        tier.tier.name.clone(),
-                        ps.iter().map(|&p| tier.policies[p].id.clone()).collect(),
+                        applicable.tier_ids[*t],
+                        ps.iter().map(|&p| applicable.policy_ids[*t][p]).collect(),
                     )
                 })
                 .collect(),
-            profiles: endpoint.profiles.clone(),
+            profiles: self.store.endpoints[index].profiles.clone(),
         };
         if let Some(&id) = self.by_key.get(&key) {
             return id;
@@ -115,6 +164,7 @@ impl<'s> ProgramTable<'s> {
         for (t, policies) in tiers {
             let tier = &view.tiers[*t];
             let tier_id = self.tiers.id(&tier.tier.name);
+            debug_assert!(key.tiers.iter().any(|(id, _)| *id == tier_id));
             let tier_start = b.next_position();
             for &p in policies {
                 let policy = &tier.policies[p];
@@ -238,5 +288,15 @@ fn compile_side(sets: &mut SetTable<'_>, e: &EntityMatch) -> SideMatch {
         not_selector: e.not_selector.as_ref().map(|s| sets.selector_set(s)),
         ports: ports_list,
         not_ports,
+    }
+}
+
+impl Applicable {
+    fn empty() -> Self {
+        Applicable {
+            by_endpoint: [Vec::new(), Vec::new()],
+            tier_ids: Vec::new(),
+            policy_ids: Vec::new(),
+        }
     }
 }

@@ -10,6 +10,7 @@ use palisade_dataplane::IpNet;
 use palisade_dataplane::policy::SetId;
 
 use super::Interner;
+use super::index::LabelIndex;
 use crate::selector::Selector;
 use crate::store::Store;
 
@@ -27,8 +28,7 @@ pub(crate) struct SetTable<'s> {
     next: SetId,
     endpoint_sets: Vec<Vec<SetId>>,
     cidrs: Vec<(IpNet, SetId)>,
-    /// Which endpoints a selector selects (for applies-to), by canonical selector.
-    applies: HashMap<String, Vec<bool>>,
+    index: LabelIndex,
     pub(crate) port_names: Interner,
 }
 
@@ -41,7 +41,7 @@ impl<'s> SetTable<'s> {
             next: 0,
             endpoint_sets: vec![Vec::new(); store.endpoints.len()],
             cidrs: Vec::new(),
-            applies: HashMap::new(),
+            index: LabelIndex::new(&store.endpoints),
             port_names: Interner::default(),
         }
     }
@@ -54,10 +54,8 @@ impl<'s> SetTable<'s> {
         }
         let id = self.next;
         self.next += 1;
-        for (i, ep) in self.store.endpoints.iter().enumerate() {
-            if sel.matches(&ep.labels) {
-                self.endpoint_sets[i].push(id);
-            }
+        for i in self.members(sel) {
+            self.endpoint_sets[i as usize].push(id);
         }
         for set in &self.store.network_sets {
             if sel.matches(&set.labels) {
@@ -83,17 +81,18 @@ impl<'s> SetTable<'s> {
         id
     }
 
-    /// Does the policy selector `sel` apply to endpoint `index`?
-    pub(crate) fn applies(&mut self, sel: &Selector, index: usize) -> bool {
-        let store = self.store;
-        let members = self.applies.entry(sel.to_string()).or_insert_with(|| {
-            store
-                .endpoints
-                .iter()
-                .map(|ep| sel.matches(&ep.labels))
-                .collect()
-        });
-        members.get(index).copied().unwrap_or(false)
+    /// The endpoints `sel` matches, ascending.
+    pub(crate) fn members(&self, sel: &Selector) -> Vec<u32> {
+        let endpoints = &self.store.endpoints;
+        match self.index.candidates(sel) {
+            Some(candidates) => candidates
+                .into_iter()
+                .filter(|&i| sel.matches(&endpoints[i as usize].labels))
+                .collect(),
+            None => (0..endpoints.len() as u32)
+                .filter(|&i| sel.matches(&endpoints[i as usize].labels))
+                .collect(),
+        }
     }
 
     pub(crate) fn finish_memberships(&mut self) -> Memberships {

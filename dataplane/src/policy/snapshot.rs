@@ -4,8 +4,9 @@
 //! grows across snapshots a process publishes. Endpoint programs are shared: an endpoint refers
 //! to programs by index, and endpoints with the same applicable policies share one.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
+
+use rustc_hash::FxHashMap;
 
 use super::program::Program;
 use super::sets::{AddrSets, IntervalMap, SetId, family_key};
@@ -53,8 +54,8 @@ pub struct Snapshot {
     /// Failsafe (protocol, port) pairs for host endpoints, inbound and outbound.
     pub failsafe_inbound: Vec<(u8, u16)>,
     pub failsafe_outbound: Vec<(u8, u16)>,
-    by_v4: HashMap<u32, u32>,
-    by_v6: HashMap<u128, u32>,
+    by_v4: FxHashMap<u32, u32>,
+    by_v6: FxHashMap<u128, u32>,
     cidrs_v4: IntervalMap,
     cidrs_v6: IntervalMap,
 }
@@ -70,8 +71,8 @@ impl Snapshot {
         cidrs_v6: IntervalMap,
         names: SnapshotNames,
     ) -> Self {
-        let mut by_v4 = HashMap::new();
-        let mut by_v6 = HashMap::new();
+        let mut by_v4 = FxHashMap::default();
+        let mut by_v6 = FxHashMap::default();
         for (i, list) in addrs.iter().enumerate() {
             for a in list {
                 match a {
