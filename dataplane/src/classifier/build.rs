@@ -182,20 +182,36 @@ impl<'r, A: Addr> TreeBuilder<'r, A> {
         let (base, bits) = region[dim];
         let shift = bits - c;
         let n_children = 1usize << c;
-        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); n_children];
-        for &r in seg {
-            let (i0, i1) = self.child_span(r, dim, base, bits, shift);
-            for l in &mut lists[i0..=i1] {
-                l.push(r);
+        // Counting sort of the rules into the children, in priority order.
+        let spans: Vec<(usize, usize)> = seg
+            .iter()
+            .map(|&r| self.child_span(r, dim, base, bits, shift))
+            .collect();
+        let mut offsets = vec![0usize; n_children + 1];
+        for &(i0, i1) in &spans {
+            for o in &mut offsets[i0 + 1..=i1 + 1] {
+                *o += 1;
             }
         }
+        for i in 0..n_children {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut fill = offsets.clone();
+        let mut flat = vec![0u32; offsets[n_children]];
+        for (&r, &(i0, i1)) in seg.iter().zip(&spans) {
+            for f in &mut fill[i0..=i1] {
+                flat[*f] = r;
+                *f += 1;
+            }
+        }
+        let lists = (0..n_children).map(|i| &flat[offsets[i]..offsets[i + 1]]);
         let head = usize::from(cont.is_some());
         let block = self.alloc(head + n_children)?;
         if let Some(cont) = cont {
             self.children[block] = cont;
         }
         let first = block + head;
-        for (i, l) in lists.iter().enumerate() {
+        for (i, l) in lists.enumerate() {
             let entry = if l.is_empty() {
                 Entry::EMPTY
             } else {
@@ -222,37 +238,60 @@ impl<'r, A: Addr> TreeBuilder<'r, A> {
         ((lo >> shift) as usize, (hi >> shift) as usize)
     }
 
-    /// The (dimension, cut bits) with the smallest largest child, or `None` if nothing splits.
+    /// The (dimension, cut bits) with the smallest largest child, or `None` if no cut makes
+    /// progress. One pass over the rules per dimension: at the finest allowed cut, count rule
+    /// starts per child and rules alive at each child's first value; a coarser child `j` then
+    /// holds the rules alive at its first value plus those starting inside it.
     fn choose_cut(&self, seg: &[u32], region: &Region) -> Option<(usize, u32)> {
         let n = seg.len();
         let mut best: Option<(usize, usize, u32, usize)> = None; // (max child, space, c, dim)
-        let mut counts: Vec<i64> = Vec::new();
+        let mut starts: Vec<u32> = Vec::new();
+        let mut alive: Vec<i64> = Vec::new();
+        // More than `spfac * n` children can never satisfy the space bound.
+        let affordable = (self.opts.spfac * n as f64).max(2.0).log2().floor() as u32;
         for (dim, &(base, bits)) in region.iter().enumerate() {
-            let max_c = bits.min(self.opts.max_cut_bits).min(16);
+            let max_c = bits.min(self.opts.max_cut_bits).min(affordable).min(16);
+            if max_c == 0 {
+                continue;
+            }
+            let fine = 1usize << max_c;
+            starts.clear();
+            starts.resize(fine, 0);
+            alive.clear();
+            alive.resize(fine + 1, 0);
+            for &r in seg {
+                let (i0, i1) = self.child_span(r, dim, base, bits, bits - max_c);
+                starts[i0] += 1;
+                alive[i0] += 1;
+                alive[i1 + 1] -= 1;
+            }
+            // alive[i] := rules overlapping fine child i; starts[i] := prefix sum of starts.
+            let mut run = 0i64;
+            let mut acc = 0u32;
+            for i in 0..fine {
+                run += alive[i];
+                alive[i] = run;
+                acc += starts[i];
+                starts[i] = acc;
+            }
             let mut pick: Option<(usize, usize, u32)> = None;
             for c in 1..=max_c {
-                let shift = bits - c;
                 let k = 1usize << c;
-                counts.clear();
-                counts.resize(k + 1, 0);
-                let mut total = 0usize;
-                for &r in seg {
-                    let (i0, i1) = self.child_span(r, dim, base, bits, shift);
-                    total += i1 - i0 + 1;
-                    counts[i0] += 1;
-                    counts[i1 + 1] -= 1;
-                }
-                let mut run = 0i64;
-                let mut max_child = 0i64;
-                for &v in &counts[..k] {
-                    run += v;
-                    max_child = max_child.max(run);
+                let width = fine / k;
+                let (mut total, mut max_child) = (0usize, 0usize);
+                for j in 0..k {
+                    let first = j * width;
+                    let last = first + width - 1;
+                    let inner = (starts[last] - starts[first]) as usize;
+                    let count = alive[first] as usize + inner;
+                    total += count;
+                    max_child = max_child.max(count);
                 }
                 let space = total + k;
                 if c > 1 && space as f64 > self.opts.spfac * n as f64 {
                     break;
                 }
-                pick = Some((max_child as usize, space, c));
+                pick = Some((max_child, space, c));
                 if max_child <= 1 {
                     break;
                 }
@@ -267,7 +306,9 @@ impl<'r, A: Addr> TreeBuilder<'r, A> {
                 }
             }
         }
-        best.map(|(_, _, c, dim)| (dim, c))
+        // A cut that leaves every rule in some child makes no progress: stop at a (big) leaf.
+        best.filter(|&(m, _, _, _)| m < n)
+            .map(|(_, _, c, dim)| (dim, c))
     }
 
     /// A leaf holding `seg`, shared with any identical leaf built before.

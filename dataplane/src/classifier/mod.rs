@@ -36,7 +36,7 @@ pub use linear::LinearClassifier;
 pub use spec::{Addr, PacketHeader, RuleSpec};
 
 use build::TreeBuilder;
-use spec::{DIMS, PackedRule};
+use spec::PackedRule;
 use tree::{Tree, key_of};
 
 /// Why a classifier could not be built.
@@ -55,13 +55,18 @@ pub struct Classifier<A: Addr = u32> {
     rules: u32,
 }
 
+/// The work one lookup did: trees walked, node steps taken, leaf rules compared.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LookupCost {
+    pub trees: usize,
+    pub steps: usize,
+    pub rules_compared: usize,
+}
+
 /// IPv4 classifier.
 pub type Classifier4 = Classifier<u32>;
 /// IPv6 classifier.
 pub type Classifier6 = Classifier<u128>;
-
-/// Headers classified together by [`Classifier::lookup_batch`].
-const BATCH: usize = 16;
 
 impl<A: Addr> Classifier<A> {
     /// Builds with [`BuildOptions::default`].
@@ -145,41 +150,32 @@ impl<A: Addr> Classifier<A> {
         (best != u32::MAX).then_some(best)
     }
 
-    /// Classifies `keys[i]` into `out[i]` for `i < min(keys.len(), out.len())`, walking the
-    /// headers of each batch of 16 level by level so their memory accesses overlap.
+    /// Classifies `keys[i]` into `out[i]` for `i < min(keys.len(), out.len())`.
+    ///
+    /// A plain loop over [`lookup`](Self::lookup): lookups are independent, so the out-of-order
+    /// core already overlaps their cache misses; an explicit level-by-level interleave of 16
+    /// headers measured slower (see the module docs).
     pub fn lookup_batch(&self, keys: &[PacketHeader<A>], out: &mut [Option<u32>]) {
-        for (hs, os) in keys.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
-            let n = hs.len().min(os.len());
-            let mut ks = [[A::default(); DIMS]; BATCH];
-            for (k, h) in ks.iter_mut().zip(&hs[..n]) {
-                *k = key_of(h);
-            }
-            let mut best = [u32::MAX; BATCH];
-            for t in &self.trees {
-                if best[..n].iter().all(|&b| t.min_rule >= b) {
-                    continue;
-                }
-                let mut es = [t.root; BATCH];
-                loop {
-                    let mut more = false;
-                    for (e, k) in es[..n].iter_mut().zip(&ks) {
-                        if e.is_internal() {
-                            *e = t.step(*e, k);
-                            more = true;
-                        }
-                    }
-                    if !more {
-                        break;
-                    }
-                }
-                for ((b, e), h) in best[..n].iter_mut().zip(&es).zip(hs) {
-                    *b = t.scan(*e, h, *b);
-                }
-            }
-            for (o, &b) in os[..n].iter_mut().zip(&best) {
-                *o = (b != u32::MAX).then_some(b);
-            }
+        for (h, o) in keys.iter().zip(out.iter_mut()) {
+            *o = self.lookup(h);
         }
+    }
+
+    /// What `lookup(h)` costs, for diagnostics and benchmark reports.
+    pub fn lookup_cost(&self, h: &PacketHeader<A>) -> LookupCost {
+        let mut cost = LookupCost::default();
+        let mut best = u32::MAX;
+        for t in &self.trees {
+            if t.min_rule >= best {
+                break;
+            }
+            let (b, steps, compared) = t.cost(h, best);
+            best = b;
+            cost.trees += 1;
+            cost.steps += steps;
+            cost.rules_compared += compared;
+        }
+        cost
     }
 
     /// Heap memory held, counting allocated capacity.

@@ -163,6 +163,31 @@ impl<A: Addr> Tree<A> {
         }
     }
 
+    /// Like `descend` + `scan`, counting (node steps, rules compared).
+    pub fn cost(&self, h: &PacketHeader<A>, best: u32) -> (u32, usize, usize) {
+        let key = key_of(h);
+        let mut e = self.root;
+        let mut steps = 0;
+        while e.is_internal() {
+            e = self.step(e, &key);
+            steps += 1;
+        }
+        let mut compared = 0;
+        if e.kind == KIND_LEAF {
+            let (start, end) = e.leaf_range();
+            for r in self.rules.get(start..end).unwrap_or(&[]) {
+                if r.id >= best {
+                    break;
+                }
+                compared += 1;
+                if r.matches(h) {
+                    return (r.id, steps, compared);
+                }
+            }
+        }
+        (best, steps, compared)
+    }
+
     /// Heap memory of this tree, counting capacity.
     pub fn heap_bytes(&self) -> usize {
         self.children.capacity() * size_of::<Entry>()
