@@ -282,3 +282,22 @@ impl Drop for Entered {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failing_commands_report_their_stderr() {
+        let err = run(Command::new("sh").args(["-c", "echo boom >&2; exit 3"])).expect_err("fails");
+        match err {
+            HarnessError::Command { status, stderr, .. } => {
+                assert!(status.contains('3'), "{status}");
+                assert_eq!(stderr, "boom");
+            }
+            other => panic!("unexpected {other}"),
+        }
+        let err = run(&mut Command::new("/nonexistent/pal-cmd")).expect_err("no such program");
+        assert!(matches!(err, HarnessError::Spawn { .. }), "{err}");
+    }
+}
