@@ -249,8 +249,12 @@ impl Drop for NetNs {
         // Kill what still runs inside (e.g. a receiver), then delete the namespace; deleting it
         // destroys its veths.
         if let Ok(out) = ip(&["netns", "pids", &self.name]) {
+            let me = std::process::id().to_string();
             for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = Command::new("kill").args(["-9", pid]).status();
+                // Never ourselves (a thread of this process may still be inside).
+                if pid != me {
+                    let _ = Command::new("kill").args(["-9", pid]).status();
+                }
             }
         }
         if let Err(e) = ip(&["netns", "del", &self.name]) {
