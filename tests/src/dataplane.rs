@@ -3,7 +3,8 @@
 //!
 //! Contract: [`serve`] attaches the program to both interfaces, binds a socket on every RX queue
 //! with one shared UMEM, registers the sockets in the XSKMAPs, reports readiness, and forwards
-//! until `stop` is set; it must run on a thread inside the node namespace. [`BareDataplane`]
+//! until `stop` is set; it must run on a thread inside the node namespace. Pod MACs (`peers`)
+//! are given or learned from the pods' frames (a quiet pod is never learned: give them). [`BareDataplane`]
 //! runs it on its own thread entered into a [`NetNs`], and stops it on drop. When `serve`
 //! returns, sockets and program handles are closed as in a crash: in fail-closed mode the pinned
 //! programs stay attached and drop every frame.
@@ -47,12 +48,17 @@ pub struct Served {
     pub forwarder: BareStats,
     /// Port I/O counters.
     pub io: IoStats,
+    /// Invalid RX + TX descriptors the kernel counted over all sockets (`XDP_STATISTICS`).
+    pub kernel_invalid_descs: u64,
+    /// Frames the kernel dropped for want of fill entries or RX ring room, over all sockets.
+    pub kernel_rx_dropped: u64,
 }
 
 /// Runs the dataplane on the calling thread (inside the node namespace) until `stop`.
 pub fn serve(
     interfaces: [&str; 2],
     macs: [[u8; 6]; 2],
+    peers: [Option<[u8; 6]>; 2],
     opts: &AttachOptions,
     ready: impl FnOnce(Ready),
     stop: &AtomicBool,
@@ -86,18 +92,25 @@ pub fn serve(
         [
             BarePort {
                 mac: macs[0],
-                peer: None,
+                peer: peers[0],
             },
             BarePort {
                 mac: macs[1],
-                peer: None,
+                peer: peers[1],
             },
         ],
     );
     let forwarder = fwd.run(&mut io, stop, Duration::from_millis(50))?;
+    let (mut invalid, mut dropped) = (0, 0);
+    for st in io.kernel_stats().into_iter().flatten() {
+        invalid += st.rx_invalid_descs() + st.tx_invalid_descs();
+        dropped += st.rx_dropped() + st.rx_ring_full() + st.rx_fill_ring_empty_descs();
+    }
     Ok(Served {
         forwarder,
         io: io.stats().clone(),
+        kernel_invalid_descs: invalid,
+        kernel_rx_dropped: dropped,
     })
 }
 
@@ -115,6 +128,7 @@ impl BareDataplane {
         node: &NetNs,
         interfaces: [&str; 2],
         macs: [[u8; 6]; 2],
+        peers: [Option<[u8; 6]>; 2],
         opts: AttachOptions,
     ) -> Result<Self, HarnessError> {
         let stop = Arc::new(AtomicBool::new(false));
@@ -138,6 +152,7 @@ impl BareDataplane {
                 serve(
                     [&names[0], &names[1]],
                     macs,
+                    peers,
                     &opts,
                     |r| {
                         let _ = tx.send(r);

@@ -72,6 +72,11 @@ impl TwoPods {
         Ok([self.node.mac(HOST_IFS[0])?, self.node.mac(HOST_IFS[1])?])
     }
 
+    /// MACs of the pods' `eth0`.
+    pub fn pod_macs(&self) -> Result<[[u8; 6]; 2], HarnessError> {
+        Ok([self.pod_a.mac("eth0")?, self.pod_b.mac("eth0")?])
+    }
+
     /// Sends UDP datagrams from pod A to pod B every 100 ms until one arrives or `deadline`
     /// passes; returns the first datagram pod B received and its source.
     pub fn udp(
@@ -101,6 +106,45 @@ impl TwoPods {
                 while start.elapsed() < deadline && !receiver.is_finished() {
                     let _ = sock.send_to(payload, (POD_B, UDP_PORT));
                     thread::sleep(Duration::from_millis(100));
+                }
+                Ok(())
+            })??;
+            let got = receiver
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))??;
+            Ok(got)
+        })
+        .map_err(|e: HarnessErrorOrIo| e.into())
+    }
+
+    /// Sends `count` UDP datagrams from pod A to pod B as fast as a socket can, and counts those
+    /// pod B receives within `window` after the first.
+    pub fn udp_burst(&self, count: usize, window: Duration) -> Result<usize, HarnessError> {
+        let (bound_tx, bound_rx) = mpsc::channel();
+        thread::scope(|s| {
+            let receiver = s.spawn(|| {
+                self.pod_b.run_in(|| -> std::io::Result<usize> {
+                    let sock = UdpSocket::bind((POD_B, UDP_PORT + 1))?;
+                    sock.set_read_timeout(Some(Duration::from_millis(200)))?;
+                    let _ = bound_tx.send(());
+                    let mut buf = [0u8; 2048];
+                    let mut got = 0usize;
+                    let start = Instant::now();
+                    while got < count && start.elapsed() < window {
+                        if sock.recv(&mut buf).is_ok() {
+                            got += 1;
+                        }
+                    }
+                    Ok(got)
+                })
+            });
+            let _ = bound_rx.recv();
+            self.pod_a.run_in(|| -> std::io::Result<()> {
+                let sock = UdpSocket::bind((POD_A, 0))?;
+                let payload = [0x5a_u8; 64];
+                for _ in 0..count {
+                    // ENOBUFS under pressure is part of the test: count what arrives.
+                    let _ = sock.send_to(&payload, (POD_B, UDP_PORT + 1));
                 }
                 Ok(())
             })??;

@@ -49,7 +49,7 @@ fn afxdp_crash_victim() {
         return;
     };
     let parts: Vec<&str> = spec.split('|').collect();
-    let [ns, pin_root, mode, mac_a, mac_b] = parts[..] else {
+    let [ns, pin_root, mode, mac_a, mac_b, peer_a, peer_b] = parts[..] else {
         panic!("bad {ENV}: {spec}");
     };
     let file = std::fs::File::open(format!("/run/netns/{ns}")).expect("node namespace");
@@ -67,6 +67,7 @@ fn afxdp_crash_victim() {
     serve(
         HOST_IFS,
         [unhex(mac_a), unhex(mac_b)],
+        [Some(unhex(peer_a)), Some(unhex(peer_b))],
         &opts,
         |_| println!("\nPALISADE-VICTIM-READY"),
         &never,
@@ -93,12 +94,15 @@ impl Victim {
 
     fn launch(t: &TwoPods, pin_root: &std::path::Path, mode: &str, how: Launch) -> Self {
         let macs = t.host_macs().expect("macs");
+        let peers = t.pod_macs().expect("pod macs");
         let spec = format!(
-            "{}|{}|{mode}|{}|{}",
+            "{}|{}|{mode}|{}|{}|{}|{}",
             t.node.name(),
             pin_root.display(),
             hex(macs[0]),
-            hex(macs[1])
+            hex(macs[1]),
+            hex(peers[0]),
+            hex(peers[1])
         );
         let exe = std::env::current_exe().expect("test binary");
         let mut cmd = match how {
@@ -189,6 +193,7 @@ fn afxdp_crash_fail_closed_keeps_dropping_until_takeover() {
         &t.node,
         HOST_IFS,
         t.host_macs().expect("macs"),
+        t.pod_macs().expect("pod macs").map(Some),
         AttachOptions {
             pin_root: bpffs.path().to_path_buf(),
             ..AttachOptions::default()

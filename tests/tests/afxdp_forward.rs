@@ -43,13 +43,14 @@ fn afxdp_forward_udp_and_ping_then_fail_closed() {
     })
     .expect("topology");
     let macs = t.host_macs().expect("macs");
+    let peers = t.pod_macs().expect("pod macs").map(Some);
     let bpffs = TempBpffs::new().expect("temp bpffs");
     let opts = AttachOptions {
         pin_root: bpffs.path().to_path_buf(),
         ..AttachOptions::default()
     };
 
-    let dp = BareDataplane::start(&t.node, HOST_IFS, macs, opts.clone()).expect("dataplane");
+    let dp = BareDataplane::start(&t.node, HOST_IFS, macs, peers, opts.clone()).expect("dataplane");
     let ready = dp.ready();
     assert_eq!(ready.origins, [Origin::Fresh, Origin::Fresh]);
     assert_eq!(ready.modes, [AttachMode::Driver, AttachMode::Driver]);
@@ -62,6 +63,13 @@ fn afxdp_forward_udp_and_ping_then_fail_closed() {
     assert_eq!(payload, PAYLOAD);
     assert_eq!(from.ip(), POD_A);
     assert!(t.ping(3), "ping from pod A to pod B");
+    // A burst: batches, ring wrap-around, fill/completion recycling under load.
+    let burst = 3000;
+    let got = t
+        .udp_burst(burst, Duration::from_secs(3))
+        .expect("burst helper");
+    eprintln!("burst: {got}/{burst} datagrams arrived");
+    assert!(got >= burst / 10, "only {got} of {burst} datagrams arrived");
 
     let served = dp.stop().expect("dataplane stops cleanly");
     eprintln!("served: {served:?}");
@@ -70,7 +78,15 @@ fn afxdp_forward_udp_and_ping_then_fail_closed() {
         served.forwarder.arp_replies >= 2,
         "both pods resolved the gateway: {served:?}"
     );
-    assert_eq!(served.io.anomalies, 0);
+    assert_eq!(
+        served.io.anomalies, 0,
+        "no descriptor contradicted frame ownership"
+    );
+    assert_eq!(
+        served.kernel_invalid_descs, 0,
+        "the kernel saw no invalid descriptor"
+    );
+    assert!(served.io.rx >= served.forwarder.forwarded, "{served:?}");
 
     // Fail-closed: the programs stay attached with no socket and drop everything.
     for dev in HOST_IFS {
@@ -85,7 +101,7 @@ fn afxdp_forward_udp_and_ping_then_fail_closed() {
     assert!(!t.ping(2), "ping must fail while the dataplane is down");
 
     // A restart takes the pinned links over and traffic flows again.
-    let dp = BareDataplane::start(&t.node, HOST_IFS, macs, opts).expect("restart");
+    let dp = BareDataplane::start(&t.node, HOST_IFS, macs, peers, opts).expect("restart");
     assert!(
         dp.ready()
             .origins

@@ -5,7 +5,11 @@
 //! ```text
 //! ip netns exec NODE xsk_bare IF_A IF_B [--fail-open] [--pin-root DIR] [--skb]
 //!                                       [--seconds N] [--ring N] [--gateway IP]
+//!                                       [--peer-a MAC] [--peer-b MAC]
 //! ```
+//!
+//! `--peer-a/--peer-b` give the pods' MACs; otherwise they are learned from the pods' frames
+//! (IPv4 towards a pod that has sent nothing yet is dropped).
 //!
 //! Run it inside the node namespace. It logs `ready` to stderr once it forwards and, when it
 //! stops (after `--seconds`, default: run until killed), prints one JSON line of counters.
@@ -35,11 +39,26 @@ struct Args {
     seconds: u64,
     ring: u32,
     gateway: Ipv4Addr,
+    peers: [Option<[u8; 6]>; 2],
+}
+
+fn parse_mac(s: &str) -> Result<[u8; 6], String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let mut mac = [0u8; 6];
+    if parts.len() != 6 {
+        return Err(format!(
+            "bad MAC {s:?}: expected six hex bytes separated by ':'"
+        ));
+    }
+    for (b, p) in mac.iter_mut().zip(parts) {
+        *b = u8::from_str_radix(p, 16).map_err(|e| format!("bad MAC {s:?}: {e}"))?;
+    }
+    Ok(mac)
 }
 
 fn usage() -> String {
     "usage: xsk_bare IF_A IF_B [--fail-open] [--pin-root DIR] [--skb] [--seconds N] [--ring N] \
-     [--gateway IP]"
+     [--gateway IP] [--peer-a MAC] [--peer-b MAC]"
         .to_owned()
 }
 
@@ -49,6 +68,7 @@ fn parse() -> Result<Args, String> {
     let mut seconds = 0;
     let mut ring = 1024;
     let mut gateway = DEFAULT_GATEWAY;
+    let mut peers = [None, None];
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = |name: &str| {
@@ -74,6 +94,8 @@ fn parse() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--gateway: {e}"))?
             }
+            "--peer-a" => peers[0] = Some(parse_mac(&value("--peer-a")?)?),
+            "--peer-b" => peers[1] = Some(parse_mac(&value("--peer-b")?)?),
             "-h" | "--help" => return Err(usage()),
             s if s.starts_with('-') => return Err(format!("unknown option {s}\n{}", usage())),
             _ => positional.push(a),
@@ -86,6 +108,7 @@ fn parse() -> Result<Args, String> {
         seconds,
         ring,
         gateway,
+        peers,
     })
 }
 
@@ -139,11 +162,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         [
             BarePort {
                 mac: mac_of(a)?,
-                peer: None,
+                peer: args.peers[0],
             },
             BarePort {
                 mac: mac_of(b)?,
-                peer: None,
+                peer: args.peers[1],
             },
         ],
     );

@@ -4,7 +4,8 @@
 //! Contract: pods route via a link-local gateway (169.254.1.1 by Calico's convention). An ARP
 //! request for the gateway is answered on the port it came from with that port's MAC; an IPv4
 //! frame is sent out of the other port with its MACs rewritten (source: the out port's MAC;
-//! destination: the peer MAC configured or learned from the frames the peer sent); everything
+//! destination: the peer MAC configured or learned from the frames the peer sent — a pod that has
+//! sent nothing is unknown and IPv4 towards it is dropped, so give the MACs when known); everything
 //! else is dropped. TTL and checksums are left alone. TX backpressure: while a port's TX ring is
 //! full, no RX is taken; idle, the loop sleeps in `poll()`.
 
