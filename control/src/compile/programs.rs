@@ -270,14 +270,17 @@ fn compile_match(sets: &mut SetTable<'_>, rule: &Rule) -> Match {
 fn compile_side(sets: &mut SetTable<'_>, e: &EntityMatch) -> SideMatch {
     let selector = e.selector.as_ref().map(|s| sets.selector_set(s));
     let mut ports = |list: &[PortMatch]| {
-        let mut out = PortList::default();
+        let (mut ranges, mut named) = (Vec::new(), Vec::new());
         for p in list {
             match p {
-                PortMatch::Range(lo, hi) => out.ranges.push((*lo, *hi)),
-                PortMatch::Named(name) => out.named.push((selector, sets.port_names.id(name))),
+                PortMatch::Range(lo, hi) => ranges.push((*lo, *hi)),
+                PortMatch::Named(name) => named.push((selector, sets.port_names.id(name))),
             }
         }
-        out
+        PortList {
+            ranges: ranges.into(),
+            named: named.into(),
+        }
     };
     let ports_list = ports(&e.ports);
     let not_ports = ports(&e.not_ports);

@@ -86,7 +86,8 @@ impl<'s> SetTable<'s> {
         let endpoints = &self.store.endpoints;
         match self.index.candidates(sel) {
             Some(candidates) => candidates
-                .into_iter()
+                .iter()
+                .copied()
                 .filter(|&i| sel.matches(&endpoints[i as usize].labels))
                 .collect(),
             None => (0..endpoints.len() as u32)

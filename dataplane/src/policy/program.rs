@@ -23,9 +23,9 @@ pub struct IcmpMatch {
 /// address, limited to the endpoints of `scope` when given).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct PortList {
-    pub ranges: Vec<(u16, u16)>,
+    pub ranges: Box<[(u16, u16)]>,
     /// (scope set, port-name id).
-    pub named: Vec<(Option<SetId>, u32)>,
+    pub named: Box<[(Option<SetId>, u32)]>,
 }
 
 impl PortList {
@@ -77,22 +77,26 @@ pub struct Entry {
     pub matcher: Match,
 }
 
-/// Per protocol: destination-port interval starts and the candidate list of each interval.
-#[derive(Debug, Clone, Default)]
-struct PortIndex {
-    starts: Vec<u16>,
-    lists: Vec<u32>,
+/// Per protocol bucket: where its destination-port interval starts live in `Program::starts`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Bucket {
+    first: u32,
+    count: u32,
 }
 
-/// A compiled program.
+/// A compiled program. Everything but `entries` is the candidate index, kept in a few flat
+/// arrays so a lookup touches little memory.
 #[derive(Debug, Clone, Default)]
 pub struct Program {
     pub entries: Vec<Entry>,
-    /// Bucket per protocol number.
-    proto_bucket: Vec<u16>,
-    buckets: Vec<PortIndex>,
-    /// Interned candidate lists (entry positions, ascending).
-    lists: Vec<Vec<u32>>,
+    /// Protocols with a bucket of their own; every other protocol uses `other`.
+    protos: Box<[(u8, u32)]>,
+    other: Option<u32>,
+    buckets: Box<[Bucket]>,
+    /// Interval starts of every bucket, and for each the candidate list (start, len) in `cands`.
+    starts: Box<[u16]>,
+    lists: Box<[(u32, u32)]>,
+    cands: Box<[u32]>,
 }
 
 impl Program {
@@ -100,15 +104,22 @@ impl Program {
     #[inline]
     pub fn candidates(&self, protocol: u8, dst_port: u16) -> &[u32] {
         let bucket = self
-            .proto_bucket
-            .get(usize::from(protocol))
-            .and_then(|b| self.buckets.get(usize::from(*b)));
+            .protos
+            .iter()
+            .find(|(p, _)| *p == protocol)
+            .map(|(_, b)| *b)
+            .or(self.other)
+            .and_then(|b| self.buckets.get(b as usize));
         let Some(bucket) = bucket else { return &[] };
-        let i = bucket.starts.partition_point(|s| *s <= dst_port);
+        let first = bucket.first as usize;
+        let Some(starts) = self.starts.get(first..first + bucket.count as usize) else {
+            return &[];
+        };
+        let i = starts.partition_point(|s| *s <= dst_port);
         i.checked_sub(1)
-            .and_then(|i| bucket.lists.get(i))
-            .and_then(|l| self.lists.get(*l as usize))
-            .map_or(&[], Vec::as_slice)
+            .and_then(|i| self.lists.get(first + i))
+            .and_then(|&(a, n)| self.cands.get(a as usize..(a + n) as usize))
+            .unwrap_or(&[])
     }
 
     /// Heap bytes including slack.
@@ -121,21 +132,19 @@ impl Program {
                 [&m.src, &m.dst]
                     .iter()
                     .map(|s| {
-                        (s.ports.ranges.capacity() + s.not_ports.ranges.capacity()) * 4
-                            + (s.ports.named.capacity() + s.not_ports.named.capacity()) * 12
+                        (s.ports.ranges.len() + s.not_ports.ranges.len()) * 4
+                            + (s.ports.named.len() + s.not_ports.named.len()) * 12
                     })
                     .sum::<usize>()
             })
             .sum();
         self.entries.capacity() * std::mem::size_of::<Entry>()
             + entry_extra
-            + self.proto_bucket.capacity() * 2
-            + self
-                .buckets
-                .iter()
-                .map(|b| b.starts.capacity() * 2 + b.lists.capacity() * 4)
-                .sum::<usize>()
-            + self.lists.iter().map(|l| l.capacity() * 4 + 24).sum::<usize>()
+            + self.protos.len() * 8
+            + self.buckets.len() * 8
+            + self.starts.len() * 2
+            + self.lists.len() * 8
+            + self.cands.len() * 4
     }
 }
 
@@ -177,14 +186,7 @@ impl ProgramBuilder {
     /// Index and finish.
     pub fn build(self) -> Program {
         let entries = self.entries;
-        let mut lists: Vec<Vec<u32>> = Vec::new();
-        let mut interned: HashMap<Vec<u32>, u32> = HashMap::new();
-        let mut intern = |list: Vec<u32>, lists: &mut Vec<Vec<u32>>| -> u32 {
-            *interned.entry(list.clone()).or_insert_with(|| {
-                lists.push(list);
-                lists.len() as u32 - 1
-            })
-        };
+        let mut index = IndexBuilder::default();
         // Protocols named by some entry get their own bucket; all others share one.
         let mut named_protos: Vec<u8> = entries
             .iter()
@@ -193,12 +195,12 @@ impl ProgramBuilder {
             .collect();
         named_protos.sort_unstable();
         named_protos.dedup();
-        let other = (0u8..=255).find(|p| !named_protos.contains(p));
-        let mut bucket_protos: Vec<u8> = named_protos.clone();
-        bucket_protos.extend(other);
-        let mut proto_bucket = vec![0u16; 256];
+        let other_proto = (0u8..=255).find(|p| !named_protos.contains(p));
+        let mut protos = Vec::new();
         let mut buckets = Vec::new();
-        for (b, &proto) in bucket_protos.iter().enumerate() {
+        let mut other = None;
+        for proto in named_protos.iter().copied().map(Some).chain([other_proto]) {
+            let Some(proto) = proto else { continue };
             let relevant: Vec<u32> = entries
                 .iter()
                 .enumerate()
@@ -208,31 +210,23 @@ impl ProgramBuilder {
                 })
                 .map(|(i, _)| i as u32)
                 .collect();
-            let index = if IpProto::has_ports(proto) {
-                port_index(&entries, &relevant, |l| intern(l, &mut lists))
-            } else {
-                PortIndex {
-                    starts: vec![0],
-                    lists: vec![intern(relevant, &mut lists)],
-                }
-            };
-            buckets.push(index);
+            let bucket = index.bucket(&entries, &relevant, IpProto::has_ports(proto));
+            let id = buckets.len() as u32;
+            buckets.push(bucket);
             if named_protos.contains(&proto) {
-                proto_bucket[usize::from(proto)] = b as u16;
-            }
-        }
-        if let Some(other_bucket) = other.map(|_| (bucket_protos.len() - 1) as u16) {
-            for p in 0..=255u8 {
-                if !named_protos.contains(&p) {
-                    proto_bucket[usize::from(p)] = other_bucket;
-                }
+                protos.push((proto, id));
+            } else {
+                other = Some(id);
             }
         }
         Program {
             entries,
-            proto_bucket,
-            buckets,
-            lists,
+            protos: protos.into(),
+            other,
+            buckets: buckets.into(),
+            starts: index.starts.into(),
+            lists: index.lists.into(),
+            cands: index.cands.into(),
         }
     }
 }
@@ -240,42 +234,66 @@ impl ProgramBuilder {
 /// Destination ports an entry is limited to, if it has only numeric positive ports.
 fn numeric_dst_ports(e: &Entry) -> Option<&[(u16, u16)]> {
     let ports = &e.matcher.dst.ports;
-    (!ports.ranges.is_empty() && ports.named.is_empty()).then_some(ports.ranges.as_slice())
+    (!ports.ranges.is_empty() && ports.named.is_empty()).then_some(&ports.ranges[..])
 }
 
-fn port_index(
-    entries: &[Entry],
-    relevant: &[u32],
-    mut intern: impl FnMut(Vec<u32>) -> u32,
-) -> PortIndex {
-    let mut starts: Vec<u16> = vec![0];
-    for &i in relevant {
-        if let Some(ranges) = numeric_dst_ports(&entries[i as usize]) {
-            for &(lo, hi) in ranges {
-                starts.push(lo);
-                if let Some(n) = hi.checked_add(1) {
-                    starts.push(n);
+/// Accumulates the flat candidate index, interning identical candidate lists.
+#[derive(Default)]
+struct IndexBuilder {
+    starts: Vec<u16>,
+    lists: Vec<(u32, u32)>,
+    cands: Vec<u32>,
+    interned: HashMap<Vec<u32>, (u32, u32)>,
+}
+
+impl IndexBuilder {
+    fn intern(&mut self, list: Vec<u32>) -> (u32, u32) {
+        if let Some(&r) = self.interned.get(&list) {
+            return r;
+        }
+        let r = (self.cands.len() as u32, list.len() as u32);
+        self.cands.extend_from_slice(&list);
+        self.interned.insert(list, r);
+        r
+    }
+
+    /// One bucket: destination-port intervals (one interval when ports don't apply).
+    fn bucket(&mut self, entries: &[Entry], relevant: &[u32], by_port: bool) -> Bucket {
+        let mut starts: Vec<u16> = vec![0];
+        if by_port {
+            for &i in relevant {
+                if let Some(ranges) = numeric_dst_ports(&entries[i as usize]) {
+                    for &(lo, hi) in ranges {
+                        starts.push(lo);
+                        if let Some(n) = hi.checked_add(1) {
+                            starts.push(n);
+                        }
+                    }
                 }
             }
+            starts.sort_unstable();
+            starts.dedup();
         }
-    }
-    starts.sort_unstable();
-    starts.dedup();
-    let lists = starts
-        .iter()
-        .map(|&port| {
+        let first = self.starts.len() as u32;
+        for &port in &starts {
             let list: Vec<u32> = relevant
                 .iter()
                 .copied()
                 .filter(|&i| {
-                    numeric_dst_ports(&entries[i as usize])
-                        .is_none_or(|r| r.iter().any(|(lo, hi)| (*lo..=*hi).contains(&port)))
+                    !by_port
+                        || numeric_dst_ports(&entries[i as usize])
+                            .is_none_or(|r| r.iter().any(|(lo, hi)| (*lo..=*hi).contains(&port)))
                 })
                 .collect();
-            intern(list)
-        })
-        .collect();
-    PortIndex { starts, lists }
+            let range = self.intern(list);
+            self.starts.push(port);
+            self.lists.push(range);
+        }
+        Bucket {
+            first,
+            count: starts.len() as u32,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -290,8 +308,8 @@ mod tests {
                 protocol,
                 dst: SideMatch {
                     ports: PortList {
-                        ranges: ports.to_vec(),
-                        named: vec![],
+                        ranges: ports.into(),
+                        named: Box::default(),
                     },
                     ..SideMatch::default()
                 },
