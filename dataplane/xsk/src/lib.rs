@@ -16,6 +16,27 @@
 //! - [`bare`]: a MAC-rewriting two-port forwarder (the `xsk-bare` benchmark configuration and the
 //!   end-to-end test's dataplane).
 //!
+//! A worker loop is generic over [`PacketIo`]; with [`MemIo`] it runs in a unit test:
+//!
+//! ```
+//! use palisade_xsk::{MemIo, PacketIo, PortId, Received};
+//!
+//! let mut io = MemIo::new(2, 1, 64, 16)?; // 2 ports, 1 queue each, 64 frames, rings of 16
+//! assert!(io.inject(PortId(0), 0, b"frame"));
+//! let mut rx = Vec::new();
+//! io.recv(&mut rx, 32)?;
+//! let mut out = Vec::new();
+//! for Received { port, mut frame } in rx.drain(..) {
+//!     io.data_mut(&mut frame)[0] = b'F'; // rewrite in place, no copy
+//!     assert_eq!(port, PortId(0));
+//!     out.push(frame);
+//! }
+//! io.send(PortId(1), &mut out)?; // what does not fit stays in `out` (backpressure)
+//! io.flush()?; // kick TX until drained, reap completions, refill
+//! assert_eq!(io.take_sent(PortId(1)), vec![b"Frame".to_vec()]);
+//! # Ok::<(), palisade_xsk::XskError>(())
+//! ```
+//!
 //! `unsafe` lives only in `mem` (frame bytes), `xsk` (xsk-rs ring calls) and `sys` (poll, probe).
 #![deny(unsafe_code)]
 
