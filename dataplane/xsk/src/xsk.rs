@@ -380,6 +380,13 @@ mod tests {
     }
 
     #[test]
+    fn ports_can_move_to_a_worker_thread() {
+        fn send<T: Send>() {}
+        send::<XskIo>();
+        send::<crate::MemIo>();
+    }
+
+    #[test]
     fn configuration_errors_are_reported_before_any_syscall() {
         let err = XskIo::open(&port(0), &XskConfig::default()).expect_err("no queues");
         assert!(
