@@ -25,7 +25,15 @@ fn shape(policies: usize) -> K8sShape {
 fn keys(s: K8sShape, n: usize) -> Vec<FlowKey> {
     k8s_flows(s, n)
         .into_iter()
-        .filter_map(|(a, b, p, port)| Some(FlowKey::new(a.parse().ok()?, b.parse().ok()?, p, 40000, port)))
+        .filter_map(|(a, b, p, port)| {
+            Some(FlowKey::new(
+                a.parse().ok()?,
+                b.parse().ok()?,
+                p,
+                40000,
+                port,
+            ))
+        })
         .collect()
 }
 
@@ -36,30 +44,42 @@ fn matcher(c: &mut Criterion) {
         let store = Store::from_text("g.yaml", &k8s_store_yaml(s)).expect("generated store loads");
         let compiled = compile(&store, 1, &Failsafes::default());
         let flows = keys(s, 4096);
-        group.bench_with_input(BenchmarkId::new("compiled", policies), &flows, |b, flows| {
-            let mut i = 0;
-            b.iter(|| {
-                i = (i + 1) % flows.len();
-                black_box(classify(&compiled.snapshot, &flows[i]))
-            })
-        });
-        group.bench_with_input(BenchmarkId::new("compiled_batch32", policies), &flows, |b, flows| {
-            let mut out = vec![Decision::default(); 32];
-            let mut i = 0;
-            b.iter(|| {
-                i = (i + 32) % (flows.len() - 32);
-                classify_batch(&compiled.snapshot, &flows[i..i + 32], &mut out);
-                black_box(&out);
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::new("compiled", policies),
+            &flows,
+            |b, flows| {
+                let mut i = 0;
+                b.iter(|| {
+                    i = (i + 1) % flows.len();
+                    black_box(classify(&compiled.snapshot, &flows[i]))
+                })
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("compiled_batch32", policies),
+            &flows,
+            |b, flows| {
+                let mut out = vec![Decision::default(); 32];
+                let mut i = 0;
+                b.iter(|| {
+                    i = (i + 32) % (flows.len() - 32);
+                    classify_batch(&compiled.snapshot, &flows[i..i + 32], &mut out);
+                    black_box(&out);
+                })
+            },
+        );
         let reference = ReferenceEvaluator::new(&store);
-        group.bench_with_input(BenchmarkId::new("reference", policies), &flows, |b, flows| {
-            let mut i = 0;
-            b.iter(|| {
-                i = (i + 1) % flows.len();
-                black_box(reference.decide(&flows[i]))
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::new("reference", policies),
+            &flows,
+            |b, flows| {
+                let mut i = 0;
+                b.iter(|| {
+                    i = (i + 1) % flows.len();
+                    black_box(reference.decide(&flows[i]))
+                })
+            },
+        );
     }
     group.finish();
 }

@@ -78,12 +78,23 @@ pub fn k8s_store_yaml(shape: K8sShape) -> String {
                 };
                 let from = match rng.below(4) {
                     0 => format!("[{{podSelector: {{matchLabels: {{app: a{peer}}}}}}}]"),
-                    1 => format!("[{{namespaceSelector: {{matchLabels: {{team: t{}}}}}, podSelector: {{matchLabels: {{role: frontend}}}}}}]", rng.below(10)),
-                    2 => format!("[{{ipBlock: {{cidr: 172.{}.0.0/16, except: [172.{}.1.0/24]}}}}]", 16 + p % 16, 16 + p % 16),
-                    _ => format!("[{{podSelector: {{matchExpressions: [{{key: app, operator: In, values: [a{peer}, a{app}]}}]}}}}]"),
+                    1 => format!(
+                        "[{{namespaceSelector: {{matchLabels: {{team: t{}}}}}, podSelector: {{matchLabels: {{role: frontend}}}}}}]",
+                        rng.below(10)
+                    ),
+                    2 => format!(
+                        "[{{ipBlock: {{cidr: 172.{}.0.0/16, except: [172.{}.1.0/24]}}}}]",
+                        16 + p % 16,
+                        16 + p % 16
+                    ),
+                    _ => format!(
+                        "[{{podSelector: {{matchExpressions: [{{key: app, operator: In, values: [a{peer}, a{app}]}}]}}}}]"
+                    ),
                 };
                 let egress = if rng.below(4) == 0 {
-                    format!("\n  egress:\n  - to: [{{podSelector: {{matchLabels: {{app: a{peer}}}}}}}]\n    ports: [{{port: 5432}}]")
+                    format!(
+                        "\n  egress:\n  - to: [{{podSelector: {{matchLabels: {{app: a{peer}}}}}}}]\n    ports: [{{port: 5432}}]"
+                    )
                 } else {
                     String::new()
                 };
@@ -120,7 +131,12 @@ pub fn k8s_flows(shape: K8sShape, count: usize) -> Vec<(String, String, u8, u16)
         .map(|_| {
             let src = match rng.below(10) {
                 0 => format!("198.51.100.{}", rng.below(250) + 1),
-                1 => format!("172.{}.{}.{}", 16 + rng.below(16), rng.below(4), rng.below(250) + 1),
+                1 => format!(
+                    "172.{}.{}.{}",
+                    16 + rng.below(16),
+                    rng.below(4),
+                    rng.below(250) + 1
+                ),
                 _ => pod_ip(rng.below(shape.pods)),
             };
             let dst = pod_ip(rng.below(shape.pods));

@@ -65,7 +65,11 @@ pub enum StoreError {
 }
 
 fn display_field(field: &str) -> &str {
-    if field.is_empty() { "(document)" } else { field }
+    if field.is_empty() {
+        "(document)"
+    } else {
+        field
+    }
 }
 
 impl StoreError {

@@ -39,7 +39,15 @@ pub struct FlowError {
 }
 
 const KNOWN_KEYS: &[&str] = &[
-    "id", "note", "expect", "src", "dst", "protocol", "src_port", "dst_port", "icmp_type",
+    "id",
+    "note",
+    "expect",
+    "src",
+    "dst",
+    "protocol",
+    "src_port",
+    "dst_port",
+    "icmp_type",
     "icmp_code",
 ];
 
@@ -79,7 +87,10 @@ fn parse_flow(line: usize, obj: &Map<String, Value>) -> FieldResult<FlowLine> {
     let src = parse_addr(obj, "src")?;
     let dst = parse_addr(obj, "dst")?;
     if src.is_ipv4() != dst.is_ipv4() {
-        return Err(("dst".into(), "src and dst must be of the same IP family".into()));
+        return Err((
+            "dst".into(),
+            "src and dst must be of the same IP family".into(),
+        ));
     }
     let protocol = parse_protocol(obj)?;
     let has_ports = IpProto::has_ports(protocol);
@@ -94,18 +105,31 @@ fn parse_flow(line: usize, obj: &Map<String, Value>) -> FieldResult<FlowLine> {
     }
     for key in ["icmp_type", "icmp_code"] {
         if !is_icmp && obj.contains_key(key) {
-            return Err((key.into(), "only ICMP and ICMPv6 flows have ICMP fields".into()));
+            return Err((
+                key.into(),
+                "only ICMP and ICMPv6 flows have ICMP fields".into(),
+            ));
         }
     }
     if protocol == IpProto::ICMP && src.is_ipv6() {
-        return Err(("protocol".into(), "ICMP with IPv6 addresses: use ICMPv6".into()));
+        return Err((
+            "protocol".into(),
+            "ICMP with IPv6 addresses: use ICMPv6".into(),
+        ));
     }
     if protocol == IpProto::ICMPV6 && src.is_ipv4() {
-        return Err(("protocol".into(), "ICMPv6 with IPv4 addresses: use ICMP".into()));
+        return Err((
+            "protocol".into(),
+            "ICMPv6 with IPv4 addresses: use ICMP".into(),
+        ));
     }
     let key = if has_ports {
-        let dst_port = parse_u16(obj, "dst_port")?
-            .ok_or_else(|| ("dst_port".to_string(), format!("required for {} flows", protocol_label(protocol))))?;
+        let dst_port = parse_u16(obj, "dst_port")?.ok_or_else(|| {
+            (
+                "dst_port".to_string(),
+                format!("required for {} flows", protocol_label(protocol)),
+            )
+        })?;
         let src_port = parse_u16(obj, "src_port")?.unwrap_or(0);
         FlowKey::new(src, dst, protocol, src_port, dst_port)
     } else if is_icmp {
@@ -143,9 +167,12 @@ fn protocol_label(protocol: u8) -> String {
 
 fn parse_addr(obj: &Map<String, Value>, key: &str) -> FieldResult<IpAddr> {
     match obj.get(key) {
-        Some(Value::String(s)) => s
-            .parse()
-            .map_err(|_| (key.to_string(), format!("{s:?} is not an IPv4 or IPv6 address"))),
+        Some(Value::String(s)) => s.parse().map_err(|_| {
+            (
+                key.to_string(),
+                format!("{s:?} is not an IPv4 or IPv6 address"),
+            )
+        }),
         Some(_) => Err((key.to_string(), "expected an address string".into())),
         None => Err((key.to_string(), "required".into())),
     }
@@ -209,7 +236,9 @@ mod tests {
         assert_eq!(f.key.protocol, 6);
         assert_eq!((f.key.src_port, f.key.dst_port), (5, 80));
         assert_eq!(f.expect, Some(Expect::Allow));
-        let f = one(r#"{"src": "fd00::1", "dst": "fd00::2", "protocol": "ICMPv6", "icmp_type": 128}"#).unwrap();
+        let f =
+            one(r#"{"src": "fd00::1", "dst": "fd00::2", "protocol": "ICMPv6", "icmp_type": 128}"#)
+                .unwrap();
         assert_eq!(f.key.icmp.icmp_type, Some(128));
         assert_eq!(f.key.icmp.code, None);
         let f = one(r#"{"src": "10.0.0.1", "dst": "10.0.0.2", "protocol": 47}"#).unwrap();
@@ -219,14 +248,38 @@ mod tests {
     #[test]
     fn rejects_bad_lines_with_the_field() {
         let cases = [
-            (r#"{"src": "10.0.0.1", "dst": "10.0.0.2", "protocol": "TCP"}"#, "dst_port"),
-            (r#"{"src": "10.0.0.1", "dst": "10.0.0.2", "protocol": "ICMP", "dst_port": 1}"#, "dst_port"),
-            (r#"{"src": "10.0.0.1", "dst": "10.0.0.2", "protocol": "UDP", "dst_port": 1, "icmp_type": 1}"#, "icmp_type"),
-            (r#"{"src": "10.0.0.1", "dst": "fd00::2", "protocol": "UDP", "dst_port": 1}"#, "dst"),
-            (r#"{"src": "10.0.0.1", "dst": "10.0.0.2", "protocol": "UDP", "dst_port": 70000}"#, "dst_port"),
-            (r#"{"src": "10.0.0.1", "dst": "10.0.0.2", "protocol": "GRE"}"#, "protocol"),
-            (r#"{"src": "10.0.0.1", "dst": "10.0.0.2", "protocol": "UDP", "dst_port": 1, "colour": 1}"#, "colour"),
-            (r#"{"src": "10.0.0.1", "dst": "10.0.0.2", "protocol": "UDP", "dst_port": 1, "expect": "maybe"}"#, "expect"),
+            (
+                r#"{"src": "10.0.0.1", "dst": "10.0.0.2", "protocol": "TCP"}"#,
+                "dst_port",
+            ),
+            (
+                r#"{"src": "10.0.0.1", "dst": "10.0.0.2", "protocol": "ICMP", "dst_port": 1}"#,
+                "dst_port",
+            ),
+            (
+                r#"{"src": "10.0.0.1", "dst": "10.0.0.2", "protocol": "UDP", "dst_port": 1, "icmp_type": 1}"#,
+                "icmp_type",
+            ),
+            (
+                r#"{"src": "10.0.0.1", "dst": "fd00::2", "protocol": "UDP", "dst_port": 1}"#,
+                "dst",
+            ),
+            (
+                r#"{"src": "10.0.0.1", "dst": "10.0.0.2", "protocol": "UDP", "dst_port": 70000}"#,
+                "dst_port",
+            ),
+            (
+                r#"{"src": "10.0.0.1", "dst": "10.0.0.2", "protocol": "GRE"}"#,
+                "protocol",
+            ),
+            (
+                r#"{"src": "10.0.0.1", "dst": "10.0.0.2", "protocol": "UDP", "dst_port": 1, "colour": 1}"#,
+                "colour",
+            ),
+            (
+                r#"{"src": "10.0.0.1", "dst": "10.0.0.2", "protocol": "UDP", "dst_port": 1, "expect": "maybe"}"#,
+                "expect",
+            ),
             (r#"[1]"#, "(line)"),
             (r#"{"#, "(line)"),
         ];

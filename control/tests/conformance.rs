@@ -1,6 +1,8 @@
 //! Every conformance scenario (copied from the public set into `tests/scenarios`) passes
 //! `palisade eval --check`, through the real binary.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -18,7 +20,10 @@ fn scenarios() -> Vec<PathBuf> {
 #[test]
 fn every_scenario_passes_check() {
     let dirs = scenarios();
-    assert!(dirs.len() >= 8, "expected the public scenarios, found {dirs:?}");
+    assert!(
+        dirs.len() >= 8,
+        "expected the public scenarios, found {dirs:?}"
+    );
     for dir in dirs {
         let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
             .arg("eval")
@@ -56,7 +61,14 @@ fn bundled_example_store_passes_check() {
         .arg(root.join("flows.jsonl"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let table = String::from_utf8(out.stdout).unwrap();
-    assert!(table.contains("gnp:security.quarantine rule 1 (tier security)"), "{table}");
+    assert!(
+        table.contains("gnp:security.quarantine rule 1 (tier security)"),
+        "{table}"
+    );
 }

@@ -2,6 +2,8 @@
 //! stores and random flows — verdict, reason, deciding tier/policy/rule, Log rules and staged
 //! verdict. The CI run covers thousands of stores; `--ignored` runs at least a million flows.
 
+#![allow(clippy::unwrap_used)]
+
 mod storegen;
 
 use palisade_control::compile::compile;
@@ -28,11 +30,7 @@ fn check_seed(seed: u64, flows_per_store: usize) -> (bool, usize) {
     for f in &flows {
         let want = reference.decide(&f.key);
         let got = engine.decide(&f.key);
-        assert_eq!(
-            got, want,
-            "seed {seed}: flow {:?}\nstore:\n{yaml}",
-            f.key
-        );
+        assert_eq!(got, want, "seed {seed}: flow {:?}\nstore:\n{yaml}", f.key);
     }
     (true, flows.len())
 }
@@ -46,7 +44,10 @@ fn compiled_agrees_with_reference_on_random_stores() {
         flows += n;
     }
     // The generator must mostly produce valid stores, or this test tests little.
-    assert!(valid > 2000, "only {valid} of 2500 generated stores were valid");
+    assert!(
+        valid > 2000,
+        "only {valid} of 2500 generated stores were valid"
+    );
     eprintln!("differential: {valid} stores, {flows} flows agreed");
 }
 

@@ -1,5 +1,7 @@
 //! `palisade eval`'s contract: output shape, exit codes, error messages that name the place.
 
+#![allow(clippy::unwrap_used)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -36,7 +38,12 @@ fn eval(store: &Path, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -76,9 +83,17 @@ fn json_output_follows_the_contract() {
 {"src": "10.0.0.2", "dst": "10.0.0.1", "protocol": "UDP", "dst_port": 80, "note": "udp"}
 "#;
     let out = eval(&store.0, &[], flows);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("apps/v1/Deployment"), "unknown kinds warn: {stderr}");
+    assert!(
+        stderr.contains("apps/v1/Deployment"),
+        "unknown kinds warn: {stderr}"
+    );
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -113,7 +128,10 @@ fn check_reports_mismatches_and_exits_1() {
     let out = eval(&store.0, &["--check"], flows);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("wrong") && !stderr.contains(" ok "), "{stderr}");
+    assert!(
+        stderr.contains("wrong") && !stderr.contains(" ok "),
+        "{stderr}"
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
 }
 
@@ -148,15 +166,36 @@ fn invalid_flow_line_exits_2_naming_the_line() {
     let out = eval(&store.0, &[], flows);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("line 3") && stderr.contains("dst_port"), "{stderr}");
+    assert!(
+        stderr.contains("line 3") && stderr.contains("dst_port"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn table_format_names_the_deciding_policy() {
-    let store = TempStore::new("table", &[("pods.yaml", PODS), ("p.json", r#"{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "only-a", "namespace": "x"}, "spec": {"podSelector": {"matchLabels": {"app": "a"}}}}]}"#)]);
-    let flows = r#"{"id": "f1", "src": "10.0.0.2", "dst": "10.0.0.1", "protocol": "TCP", "dst_port": 80}"#;
+    let store = TempStore::new(
+        "table",
+        &[
+            ("pods.yaml", PODS),
+            (
+                "p.json",
+                r#"{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "only-a", "namespace": "x"}, "spec": {"podSelector": {"matchLabels": {"app": "a"}}}}]}"#,
+            ),
+        ],
+    );
+    let flows =
+        r#"{"id": "f1", "src": "10.0.0.2", "dst": "10.0.0.1", "protocol": "TCP", "dst_port": 80}"#;
     let out = eval(&store.0, &["--format", "table"], flows);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.contains("f1") && table.contains("DENY") && table.contains("end of tier default"), "{table}");
+    assert!(
+        table.contains("f1") && table.contains("DENY") && table.contains("end of tier default"),
+        "{table}"
+    );
 }

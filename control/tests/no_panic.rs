@@ -1,6 +1,8 @@
 //! No input reaches a panic: random text and random mutations of valid manifests either load
 //! or return an error.
 
+#![allow(clippy::unwrap_used)]
+
 use palisade_control::flows::parse_flows;
 use palisade_control::store::Store;
 use proptest::prelude::*;

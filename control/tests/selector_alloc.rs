@@ -1,5 +1,7 @@
 //! `Selector::matches` must not allocate: evaluation runs per packet-path decision in the
 //! reference evaluator and per endpoint in the compiler.
+
+#![allow(clippy::unwrap_used)]
 #![allow(unsafe_code)] // a counting global allocator needs `unsafe impl GlobalAlloc`
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -1,6 +1,8 @@
 //! Load-time validation (§11 and DESIGN.md's store rules): each invalid manifest is rejected
 //! with the document and field named; real `kubectl`/`calicoctl` output loads unchanged.
 
+#![allow(clippy::unwrap_used)]
+
 use palisade_control::store::Store;
 
 fn err(yaml: &str) -> String {
@@ -11,15 +13,21 @@ fn err(yaml: &str) -> String {
 }
 
 fn gnp(spec: &str) -> String {
-    format!("apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {{name: g}}\nspec:\n{spec}")
+    format!(
+        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {{name: g}}\nspec:\n{spec}"
+    )
 }
 
 fn np(spec: &str) -> String {
-    format!("apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {{name: n, namespace: a}}\nspec:\n{spec}")
+    format!(
+        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {{name: n, namespace: a}}\nspec:\n{spec}"
+    )
 }
 
 fn knp(spec: &str) -> String {
-    format!("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: k, namespace: a}}\nspec:\n{spec}")
+    format!(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: k, namespace: a}}\nspec:\n{spec}"
+    )
 }
 
 #[test]
@@ -77,7 +85,12 @@ fn invalid_policies_name_the_field() {
     for (yaml, field, message) in cases {
         let e = err(&yaml);
         assert!(e.contains("t.yaml: document 1"), "{e}");
-        assert!(e.contains(&format!(": {field}: ")) || e.contains(&format!(": {field}.")) || e.contains(&format!(": {field}")), "want field {field}: {e}");
+        assert!(
+            e.contains(&format!(": {field}: "))
+                || e.contains(&format!(": {field}."))
+                || e.contains(&format!(": {field}")),
+            "want field {field}: {e}"
+        );
         assert!(e.contains(message), "want {message:?}: {e}");
     }
 }
@@ -86,7 +99,10 @@ fn invalid_policies_name_the_field() {
 fn duplicate_addresses_and_document_index() {
     let yaml = "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: a}\nspec: {nodeName: n}\nstatus: {podIP: 10.0.0.1}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: q, namespace: a}\nspec: {nodeName: n}\nstatus: {podIP: 10.0.0.1}\n";
     let e = err(yaml);
-    assert!(e.contains("document 3") && e.contains("10.0.0.1") && e.contains("a/p"), "{e}");
+    assert!(
+        e.contains("document 3") && e.contains("10.0.0.1") && e.contains("a/p"),
+        "{e}"
+    );
     // The same pod as a Pod and a WorkloadEndpoint is one endpoint.
     let same = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: a}\nspec: {nodeName: n}\nstatus: {podIP: 10.0.0.1}\n---\napiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata: {name: n-k8s-p-eth0, namespace: a}\nspec: {node: n, pod: p, interfaceName: cali1, ipNetworks: [10.0.0.1/32], mac: 'ee:ee:ee:ee:ee:ee'}\n";
     let store = Store::from_text("t.yaml", same).unwrap();

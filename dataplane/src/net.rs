@@ -126,7 +126,9 @@ impl FromStr for IpNet {
         };
         let (addr, prefix) = match s.split_once('/') {
             Some((a, p)) => {
-                let prefix: u8 = p.parse().map_err(|_| err("the prefix length is not a number"))?;
+                let prefix: u8 = p
+                    .parse()
+                    .map_err(|_| err("the prefix length is not a number"))?;
                 (a, Some(prefix))
             }
             None => (s, None),

@@ -61,7 +61,15 @@ fn main() -> ExitCode {
 
     let keys: Vec<FlowKey> = k8s_flows(shape, args.flows.max(1))
         .into_iter()
-        .filter_map(|(s, d, p, port)| Some(FlowKey::new(s.parse().ok()?, d.parse().ok()?, p, 40000, port)))
+        .filter_map(|(s, d, p, port)| {
+            Some(FlowKey::new(
+                s.parse().ok()?,
+                d.parse().ok()?,
+                p,
+                40000,
+                port,
+            ))
+        })
         .collect();
     let mut allowed = 0usize;
     let t = Instant::now();
@@ -120,7 +128,11 @@ fn program_stats(snap: &palisade_dataplane::policy::Snapshot) -> String {
     let lens: Vec<usize> = snap.programs.iter().map(|p| p.entries.len()).collect();
     let max = lens.iter().max().copied().unwrap_or(0);
     let avg = lens.iter().sum::<usize>() as f64 / lens.len().max(1) as f64;
-    let cands: Vec<usize> = snap.programs.iter().map(|p| p.candidates(6, 80).len()).collect();
+    let cands: Vec<usize> = snap
+        .programs
+        .iter()
+        .map(|p| p.candidates(6, 80).len())
+        .collect();
     let cmax = cands.iter().max().copied().unwrap_or(0);
     let cavg = cands.iter().sum::<usize>() as f64 / cands.len().max(1) as f64;
     format!("entries max {max} avg {avg:.1}; tcp/80 candidates max {cmax} avg {cavg:.1}")

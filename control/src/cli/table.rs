@@ -20,7 +20,10 @@ fn flow_text(f: &FlowLine) -> String {
     let k = &f.key;
     let proto = protocol_name(k.protocol);
     if palisade_dataplane::IpProto::has_ports(k.protocol) {
-        format!("{}:{} -> {}:{} {proto}", k.src, k.src_port, k.dst, k.dst_port)
+        format!(
+            "{}:{} -> {}:{} {proto}",
+            k.src, k.src_port, k.dst, k.dst_port
+        )
     } else if palisade_dataplane::IpProto::is_icmp(k.protocol) {
         let t = k.icmp.icmp_type.map_or("-".into(), |t| t.to_string());
         let c = k.icmp.code.map_or("-".into(), |c| c.to_string());
@@ -122,7 +125,11 @@ pub fn mismatch_table(mismatches: &[(&FlowLine, &FlowDecision)]) -> String {
             expected.into(),
             verdict_text(d.verdict).into(),
             flow_text(f),
-            format!("egress {}; ingress {}", side_text(&d.egress), side_text(&d.ingress)),
+            format!(
+                "egress {}; ingress {}",
+                side_text(&d.egress),
+                side_text(&d.ingress)
+            ),
         ]);
     }
     render(&rows)

@@ -12,7 +12,9 @@ mod sets;
 
 use std::collections::HashMap;
 
-use palisade_dataplane::policy::{EndpointEntry, IntervalMap, NamedPortDecl, Snapshot, SnapshotNames};
+use palisade_dataplane::policy::{
+    EndpointEntry, IntervalMap, NamedPortDecl, Snapshot, SnapshotNames,
+};
 
 use crate::eval::reference::Failsafes;
 use crate::policy::{Direction, PolicyId};

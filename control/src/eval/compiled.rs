@@ -24,7 +24,12 @@ impl<'a> CompiledEngine<'a> {
         let tier_name = |t: u32| snap.names.tiers.get(t as usize).cloned();
         let policy = |p: u32| self.compiled.policy_ids.get(p as usize).cloned();
         let (reason, tier, pol, rule) = match v.origin {
-            Origin::Rule(r) => (Reason::Rule, tier_name(r.tier), policy(r.policy), Some(r.rule as usize)),
+            Origin::Rule(r) => (
+                Reason::Rule,
+                tier_name(r.tier),
+                policy(r.policy),
+                Some(r.rule as usize),
+            ),
             Origin::EndOfTier { tier } => (Reason::EndOfTier, tier_name(tier), None, None),
             Origin::Profile => (Reason::Profile, None, None, None),
             Origin::NoEndpoint => (Reason::NoEndpoint, None, None, None),

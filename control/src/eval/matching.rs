@@ -22,15 +22,15 @@ pub fn rule_matches(store: &Store, rule: &Rule, flow: &FlowKey) -> bool {
     if rule.not_protocol.is_some_and(|p| p == flow.protocol) {
         return false;
     }
-    if let Some(icmp) = &rule.icmp {
-        if icmp_matches(icmp, flow) != Some(true) {
-            return false;
-        }
+    if let Some(icmp) = &rule.icmp
+        && icmp_matches(icmp, flow) != Some(true)
+    {
+        return false;
     }
-    if let Some(icmp) = &rule.not_icmp {
-        if icmp_matches(icmp, flow) != Some(false) {
-            return false;
-        }
+    if let Some(icmp) = &rule.not_icmp
+        && icmp_matches(icmp, flow) != Some(false)
+    {
+        return false;
     }
     entity_matches(store, &rule.source, flow.src, flow.src_port, flow)
         && entity_matches(store, &rule.destination, flow.dst, flow.dst_port, flow)
@@ -64,15 +64,15 @@ fn entity_matches(
     if entity.not_nets.iter().any(|n| n.contains(addr)) {
         return false;
     }
-    if let Some(sel) = &entity.selector {
-        if !address_selected(store, sel, addr) {
-            return false;
-        }
+    if let Some(sel) = &entity.selector
+        && !address_selected(store, sel, addr)
+    {
+        return false;
     }
-    if let Some(sel) = &entity.not_selector {
-        if address_selected(store, sel, addr) {
-            return false;
-        }
+    if let Some(sel) = &entity.not_selector
+        && address_selected(store, sel, addr)
+    {
+        return false;
     }
     let scope = entity.named_port_scope();
     if !entity.ports.is_empty()
@@ -114,8 +114,8 @@ fn port_matches(
     }
     match port_match {
         PortMatch::Range(lo, hi) => (*lo..=*hi).contains(&port),
-        PortMatch::Named(name) => store.endpoint_by_addr(addr).is_some_and(|ep| {
-            scope.matches(&ep.labels) && ep.has_named_port(name, protocol, port)
-        }),
+        PortMatch::Named(name) => store
+            .endpoint_by_addr(addr)
+            .is_some_and(|ep| scope.matches(&ep.labels) && ep.has_named_port(name, protocol, port)),
     }
 }

@@ -4,14 +4,14 @@
 //! endpoint, verdict, reason, deciding tier/policy/rule, the Log rules passed, and what the
 //! side would decide with every staged policy enforced.
 
+mod compiled;
 mod decision;
 mod matching;
 pub mod reference;
-mod compiled;
 
+pub use compiled::CompiledEngine;
 pub use decision::{FlowDecision, LogHit, Reason, SideDecision, Verdict};
 pub use matching::rule_matches;
-pub use compiled::CompiledEngine;
 pub use reference::ReferenceEvaluator;
 
 use palisade_dataplane::FlowKey;

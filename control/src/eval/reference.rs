@@ -7,9 +7,9 @@
 
 use palisade_dataplane::{FlowKey, IpProto};
 
+use super::Engine;
 use super::decision::{FlowDecision, LogHit, Reason, SideDecision, Verdict};
 use super::matching::rule_matches;
-use super::Engine;
 use crate::inventory::Endpoint;
 use crate::policy::{Action, Direction, TierDefault, TierView};
 use crate::store::Store;
@@ -135,9 +135,10 @@ impl<'a> ReferenceEvaluator<'a> {
     ) -> Outcome {
         let mut logged = Vec::new();
         'tiers: for tier in &view.tiers {
-            let applicable = tier.policies.iter().filter(|p| {
-                p.rules(direction).is_some() && p.applies_to.matches(&endpoint.labels)
-            });
+            let applicable = tier
+                .policies
+                .iter()
+                .filter(|p| p.rules(direction).is_some() && p.applies_to.matches(&endpoint.labels));
             let mut any_applicable = false;
             for policy in applicable {
                 any_applicable = true;

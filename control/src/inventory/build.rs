@@ -109,7 +109,11 @@ impl InventoryBuilder {
         }
         let err = |e: FieldError| StoreError::invalid(origin, e);
         let name = required_name(&pod.metadata.name).map_err(err)?;
-        let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        let namespace = pod
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
         let sa = pod
             .spec
             .service_account_name
@@ -149,7 +153,12 @@ impl InventoryBuilder {
                 let port = u16::try_from(p.container_port)
                     .ok()
                     .filter(|p| *p > 0)
-                    .ok_or_else(|| err(FieldError::new(format!("{f}.containerPort"), "expected 1-65535")))?;
+                    .ok_or_else(|| {
+                        err(FieldError::new(
+                            format!("{f}.containerPort"),
+                            "expected 1-65535",
+                        ))
+                    })?;
                 let protocol = match p.protocol.as_deref() {
                     None | Some("TCP") => IpProto::TCP,
                     Some("UDP") => IpProto::UDP,
@@ -193,7 +202,11 @@ impl InventoryBuilder {
         wep: &Object<WorkloadEndpointSpec>,
     ) -> Result<(), StoreError> {
         let err = |e: FieldError| StoreError::invalid(origin, e);
-        let namespace = wep.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+        let namespace = wep
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
         let spec = &wep.spec;
         let pod_name = match spec.pod.as_deref().or(spec.workload.as_deref()) {
             Some(p) if !p.is_empty() => p.to_string(),
@@ -205,9 +218,14 @@ impl InventoryBuilder {
             .unwrap_or_else(|| "default".into());
         let mut addrs = Vec::new();
         for (i, n) in spec.ip_networks.iter().enumerate() {
-            let net: IpNet = n.parse().map_err(|e: palisade_dataplane::net::IpNetError| {
-                err(FieldError::new(format!("spec.ipNetworks[{i}]"), e.to_string()))
-            })?;
+            let net: IpNet = n
+                .parse()
+                .map_err(|e: palisade_dataplane::net::IpNetError| {
+                    err(FieldError::new(
+                        format!("spec.ipNetworks[{i}]"),
+                        e.to_string(),
+                    ))
+                })?;
             addrs.push(net.addr());
         }
         let named_ports = endpoint_ports("spec.ports", &spec.ports).map_err(err)?;
@@ -217,8 +235,7 @@ impl InventoryBuilder {
             spec.profiles.clone()
         };
         let orchestrator = spec.orchestrator.as_deref().is_none_or(|o| o == "k8s");
-        let mut labels =
-            self.workload_labels(&wep.metadata.labels, &namespace, &sa, &profiles);
+        let mut labels = self.workload_labels(&wep.metadata.labels, &namespace, &sa, &profiles);
         if !orchestrator {
             labels.remove(crate::policy::scope::LABEL_ORCHESTRATOR);
         }
@@ -298,16 +315,25 @@ impl InventoryBuilder {
         }
         let mut nets = Vec::new();
         for (i, n) in set.spec.nets.iter().enumerate() {
-            nets.push(n.parse::<IpNet>().map_err(|e| {
-                err(FieldError::new(format!("spec.nets[{i}]"), e.to_string()))
-            })?);
+            nets.push(
+                n.parse::<IpNet>()
+                    .map_err(|e| err(FieldError::new(format!("spec.nets[{i}]"), e.to_string())))?,
+            );
         }
-        let namespace = namespaced
-            .then(|| set.metadata.namespace.clone().unwrap_or_else(|| "default".into()));
+        let namespace = namespaced.then(|| {
+            set.metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into())
+        });
         let labels = match &namespace {
-            Some(ns) => {
-                inherited_labels(&set.metadata.labels, ns, &self.namespace_labels(ns), None, false)
-            }
+            Some(ns) => inherited_labels(
+                &set.metadata.labels,
+                ns,
+                &self.namespace_labels(ns),
+                None,
+                false,
+            ),
             None => set.metadata.labels.clone(),
         };
         self.network_sets.push(NetworkSet {
@@ -398,7 +424,9 @@ fn endpoint_ports(field: &str, ports: &[EndpointPort]) -> Result<Vec<NamedPort>,
                 .resolve()
                 .ok()
                 .filter(|n| matches!(*n, IpProto::TCP | IpProto::UDP | IpProto::SCTP))
-                .ok_or_else(|| FieldError::new(format!("{f}.protocol"), "expected TCP, UDP or SCTP"))?,
+                .ok_or_else(|| {
+                    FieldError::new(format!("{f}.protocol"), "expected TCP, UDP or SCTP")
+                })?,
         };
         let port = u16::try_from(p.port)
             .ok()

@@ -8,9 +8,9 @@ use super::scope::{
 };
 use super::{Action, EntityMatch, IcmpMatch, Policy, PolicyId, PolicyKind, Rule};
 use crate::error::FieldError;
+use crate::model::ResourceKind;
 use crate::model::calico::{EntityRule, IcmpFields, Object, PolicySpec, Rule as RuleSpec};
 use crate::model::numorstring::PortMatch;
-use crate::model::ResourceKind;
 
 /// Translate a NetworkPolicy, GlobalNetworkPolicy or staged Calico policy.
 pub fn translate_calico_policy(
@@ -30,16 +30,21 @@ pub fn translate_calico_policy(
         return Err(FieldError::new("metadata.name", "a policy needs a name"));
     }
     let namespace = if namespaced {
-        Some(obj.metadata.namespace.clone().unwrap_or_else(|| "default".into()))
+        Some(
+            obj.metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+        )
     } else {
         None
     };
     check_unsupported_policy_fields(spec, namespaced)?;
     let staged_delete = check_staged_action(spec.staged_action.as_deref(), policy_kind)?;
-    if let Some(order) = spec.order {
-        if !order.is_finite() {
-            return Err(FieldError::new("spec.order", "expected a finite number"));
-        }
+    if let Some(order) = spec.order
+        && !order.is_finite()
+    {
+        return Err(FieldError::new("spec.order", "expected a finite number"));
     }
     if let Some(hints) = &spec.performance_hints {
         for (i, hint) in hints.iter().enumerate() {
@@ -71,8 +76,11 @@ pub fn translate_calico_policy(
     };
     let ingress_rules = spec.ingress.as_deref().unwrap_or(&[]);
     let egress_rules = spec.egress.as_deref().unwrap_or(&[]);
-    let (has_ingress, has_egress) =
-        policy_types(spec.types.as_deref(), !ingress_rules.is_empty(), !egress_rules.is_empty())?;
+    let (has_ingress, has_egress) = policy_types(
+        spec.types.as_deref(),
+        !ingress_rules.is_empty(),
+        !egress_rules.is_empty(),
+    )?;
     let ingress = translate_rules("spec.ingress", ingress_rules, ctx)?;
     let egress = translate_rules("spec.egress", egress_rules, ctx)?;
     Ok(Policy {
@@ -132,13 +140,11 @@ fn check_unsupported_policy_fields(spec: &PolicySpec, namespaced: bool) -> Resul
         ("spec.preDNAT", spec.pre_dnat.is_some()),
         ("spec.applyOnForward", spec.apply_on_forward.is_some()),
     ];
-    if namespaced {
-        if let Some((field, _)) = global_only.iter().find(|(_, present)| *present) {
-            return Err(FieldError::new(
-                *field,
-                "unknown field for a namespaced NetworkPolicy (only GlobalNetworkPolicy has it)",
-            ));
-        }
+    if namespaced && let Some((field, _)) = global_only.iter().find(|(_, present)| *present) {
+        return Err(FieldError::new(
+            *field,
+            "unknown field for a namespaced NetworkPolicy (only GlobalNetworkPolicy has it)",
+        ));
     }
     let flags = [
         ("spec.doNotTrack", spec.do_not_track),
@@ -217,15 +223,24 @@ fn translate_rule(
     let not_protocol = rule
         .not_protocol
         .as_ref()
-        .map(|p| p.resolve().map_err(|m| FieldError::new(f("notProtocol"), m)))
+        .map(|p| {
+            p.resolve()
+                .map_err(|m| FieldError::new(f("notProtocol"), m))
+        })
         .transpose()?;
     for (proto, name) in [(protocol, "protocol"), (not_protocol, "notProtocol")] {
         match (proto, ip_version) {
             (Some(IpProto::ICMP), Some(6)) => {
-                return Err(FieldError::new(f(name), "ICMP needs ipVersion 4 (use ICMPv6 for IPv6)"));
+                return Err(FieldError::new(
+                    f(name),
+                    "ICMP needs ipVersion 4 (use ICMPv6 for IPv6)",
+                ));
             }
             (Some(IpProto::ICMPV6), Some(4)) => {
-                return Err(FieldError::new(f(name), "ICMPv6 needs ipVersion 6 (use ICMP for IPv4)"));
+                return Err(FieldError::new(
+                    f(name),
+                    "ICMPv6 needs ipVersion 6 (use ICMP for IPv4)",
+                ));
             }
             _ => {}
         }
@@ -283,7 +298,8 @@ fn translate_icmp(
     let code = icmp
         .code
         .map(|c| {
-            u8::try_from(c).map_err(|_| FieldError::new(format!("{field}.code"), "expected a code 0-255"))
+            u8::try_from(c)
+                .map_err(|_| FieldError::new(format!("{field}.code"), "expected a code 0-255"))
         })
         .transpose()?;
     Ok(Some(IcmpMatch { icmp_type, code }))
@@ -319,10 +335,7 @@ fn parse_ports(
                 ));
             }
             Some(_) => {
-                return Err(FieldError::new(
-                    f,
-                    "ports need protocol TCP, UDP or SCTP",
-                ));
+                return Err(FieldError::new(f, "ports need protocol TCP, UDP or SCTP"));
             }
         }
         out.push(port);

@@ -29,14 +29,14 @@ pub fn translate_k8s_policy(
     if metadata.name.is_empty() {
         return Err(FieldError::new("metadata.name", "a policy needs a name"));
     }
-    let namespace = metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let namespace = metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
     let pod_selector =
         label_selector_to_calico("spec.podSelector", &spec.pod_selector, K8sSelectorKind::Pod)?;
-    let applies_to = Selector::parse(&format!(
-        "({pod_selector}) && {}",
-        in_namespace(&namespace)
-    ))
-    .map_err(|e| FieldError::new("spec.podSelector", e.to_string()))?;
+    let applies_to = Selector::parse(&format!("({pod_selector}) && {}", in_namespace(&namespace)))
+        .map_err(|e| FieldError::new("spec.podSelector", e.to_string()))?;
 
     let ingress_rules = spec.ingress.as_deref().unwrap_or(&[]);
     let egress_rules = spec.egress.as_deref().unwrap_or(&[]);
@@ -143,12 +143,16 @@ fn port_groups(field: &str, ports: &[NetworkPolicyPort]) -> Result<PortGroups, F
                 Some(match (m, p.end_port) {
                     (m, None) => m,
                     (PortMatch::Range(lo, _), Some(end)) => {
-                        let end = u16::try_from(end).ok().filter(|e| *e >= lo).ok_or_else(|| {
-                            FieldError::new(
-                                format!("{f}.endPort"),
-                                format!("expected a port from {lo} to 65535"),
-                            )
-                        })?;
+                        let end =
+                            u16::try_from(end)
+                                .ok()
+                                .filter(|e| *e >= lo)
+                                .ok_or_else(|| {
+                                    FieldError::new(
+                                        format!("{f}.endPort"),
+                                        format!("expected a port from {lo} to 65535"),
+                                    )
+                                })?;
                         PortMatch::Range(lo, end)
                     }
                     (PortMatch::Named(_), Some(_)) => {
@@ -239,18 +243,21 @@ fn translate_peer(
                 "ipBlock cannot be combined with podSelector or namespaceSelector in one peer",
             ));
         }
-        let cidr: IpNet = block
-            .cidr
-            .parse()
-            .map_err(|e: palisade_dataplane::net::IpNetError| {
-                FieldError::new(format!("{field}.ipBlock.cidr"), e.to_string())
-            })?;
+        let cidr: IpNet =
+            block
+                .cidr
+                .parse()
+                .map_err(|e: palisade_dataplane::net::IpNetError| {
+                    FieldError::new(format!("{field}.ipBlock.cidr"), e.to_string())
+                })?;
         let mut except = Vec::new();
         for (i, e) in block.except.iter().enumerate() {
             let f = format!("{field}.ipBlock.except[{i}]");
             let net: IpNet = e
                 .parse()
-                .map_err(|err: palisade_dataplane::net::IpNetError| FieldError::new(&f, err.to_string()))?;
+                .map_err(|err: palisade_dataplane::net::IpNetError| {
+                    FieldError::new(&f, err.to_string())
+                })?;
             if !cidr.contains_net(&net) || net == cidr {
                 return Err(FieldError::new(
                     f,

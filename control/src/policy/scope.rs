@@ -104,7 +104,10 @@ pub fn entity_selector(ctx: EntityContext<'_>, raw: &EntitySelectors) -> Option<
     if !raw.sa_names.is_empty() {
         let mut names: Vec<String> = raw.sa_names.iter().map(|n| quote(n)).collect();
         names.sort();
-        parts.push(format!("{LABEL_SERVICE_ACCOUNT} in {{{}}}", names.join(", ")));
+        parts.push(format!(
+            "{LABEL_SERVICE_ACCOUNT} in {{{}}}",
+            names.join(", ")
+        ));
     }
     if let Some(sa) = &raw.sa_selector {
         parts.push(service_account_selector(sa).to_string());
@@ -206,7 +209,9 @@ pub fn label_selector_to_calico(
             other => {
                 return Err(FieldError::new(
                     format!("{f}.operator"),
-                    format!("unknown operator {other:?}: expected In, NotIn, Exists or DoesNotExist"),
+                    format!(
+                        "unknown operator {other:?}: expected In, NotIn, Exists or DoesNotExist"
+                    ),
                 ));
             }
         });
@@ -240,7 +245,9 @@ fn check_label_key(field: &str, key: &str) -> Result<(), FieldError> {
     } else {
         Err(FieldError::new(
             field,
-            format!("invalid label key {key:?}: expected [prefix/]name, name up to 63 characters of [A-Za-z0-9_.-] starting and ending alphanumeric"),
+            format!(
+                "invalid label key {key:?}: expected [prefix/]name, name up to 63 characters of [A-Za-z0-9_.-] starting and ending alphanumeric"
+            ),
         ))
     }
 }
@@ -258,7 +265,9 @@ fn check_label_value(field: &str, value: &str) -> Result<(), FieldError> {
     } else {
         Err(FieldError::new(
             field,
-            format!("invalid label value {value:?}: expected up to 63 characters of [A-Za-z0-9_.-] starting and ending alphanumeric"),
+            format!(
+                "invalid label value {value:?}: expected up to 63 characters of [A-Za-z0-9_.-] starting and ending alphanumeric"
+            ),
         ))
     }
 }

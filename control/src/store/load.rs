@@ -122,21 +122,26 @@ fn load_document(origin: Origin, value: Value, loaded: &mut Loaded) -> Result<()
 
 fn type_of(value: &Value) -> Result<(String, String), FieldError> {
     let Value::Object(map) = value else {
-        return Err(FieldError::new("", "expected a Kubernetes/Calico object (a mapping)"));
+        return Err(FieldError::new(
+            "",
+            "expected a Kubernetes/Calico object (a mapping)",
+        ));
     };
     let text = |key: &str| -> Result<String, FieldError> {
         match map.get(key) {
             Some(Value::String(s)) => Ok(s.clone()),
             Some(_) => Err(FieldError::new(key, "expected a string")),
-            None => Err(FieldError::new(key, "missing; every object needs apiVersion and kind")),
+            None => Err(FieldError::new(
+                key,
+                "missing; every object needs apiVersion and kind",
+            )),
         }
     };
     Ok((text("apiVersion")?, text("kind")?))
 }
 
 fn load_object(origin: Origin, value: Value, loaded: &mut Loaded) -> Result<(), StoreError> {
-    let (api_version, kind_name) =
-        type_of(&value).map_err(|e| StoreError::invalid(&origin, e))?;
+    let (api_version, kind_name) = type_of(&value).map_err(|e| StoreError::invalid(&origin, e))?;
     let Some(kind) = ResourceKind::from_type(&api_version, &kind_name) else {
         loaded
             .skipped

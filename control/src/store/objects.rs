@@ -157,11 +157,9 @@ impl Store {
                 Resource::Pod(pod) => inventory.add_pod(origin, pod)?,
                 Resource::WorkloadEndpoint(w) => inventory.add_workload_endpoint(origin, w)?,
                 Resource::HostEndpoint(h) => inventory.add_host_endpoint(origin, h)?,
-                Resource::NetworkSet(kind, set) => inventory.add_network_set(
-                    origin,
-                    *kind == ResourceKind::NetworkSet,
-                    set,
-                )?,
+                Resource::NetworkSet(kind, set) => {
+                    inventory.add_network_set(origin, *kind == ResourceKind::NetworkSet, set)?
+                }
                 Resource::K8sNetworkPolicy(np) => store.policies.push(
                     translate_k8s_policy(PolicyKind::Knp, &np.metadata, &np.spec, false)
                         .map_err(err)?,
@@ -239,10 +237,10 @@ fn tier_def(t: &Object<TierSpec>) -> Result<TierDef, FieldError> {
             ));
         }
     };
-    if let Some(order) = t.spec.order {
-        if !order.is_finite() {
-            return Err(FieldError::new("spec.order", "expected a finite number"));
-        }
+    if let Some(order) = t.spec.order
+        && !order.is_finite()
+    {
+        return Err(FieldError::new("spec.order", "expected a finite number"));
     }
     let def = TierDef {
         name,
@@ -289,7 +287,10 @@ fn reject_duplicates(loaded: &Loaded) -> Result<(), StoreError> {
                 &obj.origin,
                 FieldError::new(
                     "metadata.name",
-                    format!("duplicate {:?} {name}: already defined at {first}", obj.kind),
+                    format!(
+                        "duplicate {:?} {name}: already defined at {first}",
+                        obj.kind
+                    ),
                 ),
             ));
         }

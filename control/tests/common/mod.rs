@@ -1,5 +1,5 @@
 //! Shared helpers for semantics table tests: a fixed inventory, flow shorthand, traces.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::IpAddr;
 
@@ -95,7 +95,9 @@ fn addr(s: &str) -> IpAddr {
 }
 
 fn split_port(s: &str) -> (IpAddr, u16) {
-    let (a, p) = s.rsplit_once(':').unwrap_or_else(|| panic!("no port in {s}"));
+    let (a, p) = s
+        .rsplit_once(':')
+        .unwrap_or_else(|| panic!("no port in {s}"));
     (addr(a), p.parse().unwrap())
 }
 
@@ -145,7 +147,10 @@ pub fn trace(side: &SideDecision) -> String {
     match side.reason {
         Reason::Rule => format!(
             "{}#{}",
-            side.policy.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+            side.policy
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
             side.rule.unwrap_or(usize::MAX)
         ),
         Reason::EndOfTier => format!("eot:{}", side.tier.clone().unwrap_or_default()),

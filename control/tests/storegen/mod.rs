@@ -1,7 +1,7 @@
 //! A random-store generator for differential tests: namespaces, service accounts, pods (IPv4
 //! and dual-stack, named ports), host endpoints, network sets, tiers, and every policy kind with
 //! every rule field — rendered as YAML so translation and validation are exercised too.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::fmt::Write;
 
@@ -52,16 +52,39 @@ const NS_SELECTORS: [&str; 6] = [
     "has(team)",
 ];
 const SA_SELECTORS: [&str; 3] = ["role == 'r1'", "has(role)", "role != 'r2'"];
-const NETS_V4: [&str; 5] = ["192.0.2.0/24", "198.51.100.0/25", "10.0.0.0/29", "10.0.0.4/30", "0.0.0.0/0"];
+const NETS_V4: [&str; 5] = [
+    "192.0.2.0/24",
+    "198.51.100.0/25",
+    "10.0.0.0/29",
+    "10.0.0.4/30",
+    "0.0.0.0/0",
+];
 const NETS_V6: [&str; 3] = ["fd00::/120", "2001:db8::/32", "fd00::4/126"];
 const PORT_NAMES: [&str; 3] = ["http", "dns", "sql"];
 
 /// Addresses flows are drawn from: pods, host endpoints, set members and outsiders.
 pub const FLOW_V4: [&str; 12] = [
-    "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6", "10.0.0.7",
-    "172.16.0.1", "192.0.2.9", "198.51.100.200", "203.0.113.5", "10.0.0.99",
+    "10.0.0.1",
+    "10.0.0.2",
+    "10.0.0.3",
+    "10.0.0.4",
+    "10.0.0.5",
+    "10.0.0.6",
+    "10.0.0.7",
+    "172.16.0.1",
+    "192.0.2.9",
+    "198.51.100.200",
+    "203.0.113.5",
+    "10.0.0.99",
 ];
-pub const FLOW_V6: [&str; 6] = ["fd00::1", "fd00::2", "fd00::3", "fd00::5", "2001:db8::9", "fd00::ff"];
+pub const FLOW_V6: [&str; 6] = [
+    "fd00::1",
+    "fd00::2",
+    "fd00::3",
+    "fd00::5",
+    "2001:db8::9",
+    "fd00::ff",
+];
 
 fn opt_order(rng: &mut Rng) -> String {
     match rng.below(5) {
@@ -105,9 +128,16 @@ fn inventory(rng: &mut Rng, out: &mut String) {
             labels.push(format!("tier: {}", rng.pick(&["t1", "t2"])));
         }
         let mut ports = Vec::new();
-        for (name, proto, port) in [("http", "TCP", 80), ("dns", "UDP", 53), ("sql", "TCP", 5432), ("http", "TCP", 8080)] {
+        for (name, proto, port) in [
+            ("http", "TCP", 80),
+            ("dns", "UDP", 53),
+            ("sql", "TCP", 5432),
+            ("http", "TCP", 8080),
+        ] {
             if rng.chance(30) && !ports.iter().any(|p: &String| p.contains(name)) {
-                ports.push(format!("{{name: {name}, containerPort: {port}, protocol: {proto}}}"));
+                ports.push(format!(
+                    "{{name: {name}, containerPort: {port}, protocol: {proto}}}"
+                ));
             }
         }
         let ips = if rng.chance(40) {
@@ -124,7 +154,11 @@ fn inventory(rng: &mut Rng, out: &mut String) {
         );
     }
     if rng.chance(50) {
-        let profiles = if rng.chance(50) { "[projectcalico-default-allow]" } else { "[]" };
+        let profiles = if rng.chance(50) {
+            "[projectcalico-default-allow]"
+        } else {
+            "[]"
+        };
         let _ = write!(
             out,
             "---\napiVersion: projectcalico.org/v3\nkind: HostEndpoint\nmetadata: {{name: h1, labels: {{role: ext, app: web}}}}\nspec: {{node: n1, interfaceName: eth0, expectedIPs: [172.16.0.1], profiles: {profiles}}}\n"
@@ -149,8 +183,16 @@ fn tiers(rng: &mut Rng, out: &mut String) -> Vec<&'static str> {
     let mut names = vec!["default"];
     for (name, order) in [("t-a", "10"), ("t-b", "2000000")] {
         if rng.chance(60) {
-            let order = if rng.chance(20) { String::new() } else { format!("order: {order}, ") };
-            let action = if rng.chance(40) { "defaultAction: Pass" } else { "defaultAction: Deny" };
+            let order = if rng.chance(20) {
+                String::new()
+            } else {
+                format!("order: {order}, ")
+            };
+            let action = if rng.chance(40) {
+                "defaultAction: Pass"
+            } else {
+                "defaultAction: Deny"
+            };
             let _ = write!(
                 out,
                 "---\napiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {{name: {name}}}\nspec: {{{order}{action}}}\n"
@@ -168,7 +210,10 @@ fn ports(rng: &mut Rng, protocol_has_ports: bool) -> String {
     let mut items = Vec::new();
     for _ in 0..1 + rng.below(3) {
         if protocol_has_ports && rng.chance(70) {
-            items.push(rng.pick(&["80", "53", "'5000:6000'", "8080", "'1:1024'"]).to_string());
+            items.push(
+                rng.pick(&["80", "53", "'5000:6000'", "8080", "'1:1024'"])
+                    .to_string(),
+            );
         } else {
             items.push(rng.pick(&PORT_NAMES).to_string());
         }
@@ -186,11 +231,19 @@ fn entity(
     let mut fields = Vec::new();
     let v6 = family == Some(6);
     if rng.chance(20) {
-        let net = if v6 { rng.pick(&NETS_V6) } else { rng.pick(&NETS_V4) };
+        let net = if v6 {
+            rng.pick(&NETS_V6)
+        } else {
+            rng.pick(&NETS_V4)
+        };
         fields.push(format!("nets: ['{net}']"));
     }
     if rng.chance(10) {
-        let net = if v6 { rng.pick(&NETS_V6[1..]) } else { rng.pick(&NETS_V4[..4]) };
+        let net = if v6 {
+            rng.pick(&NETS_V6[1..])
+        } else {
+            rng.pick(&NETS_V4[..4])
+        };
         fields.push(format!("notNets: ['{net}']"));
     }
     if rng.chance(30) {
@@ -200,14 +253,21 @@ fn entity(
         fields.push(format!("notSelector: \"{}\"", rng.pick(&POD_SELECTORS)));
     }
     if rng.chance(20) {
-        let ns = if global { rng.pick(&NS_SELECTORS) } else { rng.pick(&NS_SELECTORS[..5]) };
+        let ns = if global {
+            rng.pick(&NS_SELECTORS)
+        } else {
+            rng.pick(&NS_SELECTORS[..5])
+        };
         fields.push(format!("namespaceSelector: \"{ns}\""));
     }
     if rng.chance(8) {
         fields.push(if rng.chance(50) {
             "serviceAccounts: {names: [sa0]}".to_string()
         } else {
-            format!("serviceAccounts: {{selector: \"{}\"}}", rng.pick(&SA_SELECTORS))
+            format!(
+                "serviceAccounts: {{selector: \"{}\"}}",
+                rng.pick(&SA_SELECTORS)
+            )
         });
     }
     if ports_allowed && rng.chance(25) {
@@ -226,17 +286,24 @@ fn calico_rule(rng: &mut Rng, global: bool) -> String {
         1 => Some(4),
         _ => None,
     };
-    let protocol = *rng.pick(&[None, Some("TCP"), Some("UDP"), Some("ICMP"), Some("17"), Some("SCTP")]);
+    let protocol = *rng.pick(&[
+        None,
+        Some("TCP"),
+        Some("UDP"),
+        Some("ICMP"),
+        Some("17"),
+        Some("SCTP"),
+    ]);
     let protocol = match (protocol, family) {
         (Some("ICMP"), Some(6)) => Some("ICMPv6"),
         (p, _) => p,
     };
     let has_ports = matches!(protocol, Some("TCP" | "UDP" | "17" | "SCTP"));
     let mut fields = vec![format!("action: {action}")];
-    if let Some(v) = family {
-        if rng.chance(50) {
-            fields.push(format!("ipVersion: {v}"));
-        }
+    if let Some(v) = family
+        && rng.chance(50)
+    {
+        fields.push(format!("ipVersion: {v}"));
     }
     if let Some(p) = protocol {
         fields.push(format!("protocol: {p}"));
@@ -246,7 +313,10 @@ fn calico_rule(rng: &mut Rng, global: bool) -> String {
             if rng.chance(50) {
                 fields.push(format!("{field}: {{type: {t}}}"));
             } else {
-                fields.push(format!("{field}: {{type: {t}, code: {}}}", rng.pick(&["0", "1"])));
+                fields.push(format!(
+                    "{field}: {{type: {t}, code: {}}}",
+                    rng.pick(&["0", "1"])
+                ));
             }
         }
     } else if rng.chance(15) {
@@ -264,7 +334,12 @@ fn calico_rule(rng: &mut Rng, global: bool) -> String {
 }
 
 fn calico_policy(rng: &mut Rng, out: &mut String, tiers: &[&str], i: usize) {
-    let kinds = ["NetworkPolicy", "GlobalNetworkPolicy", "StagedNetworkPolicy", "StagedGlobalNetworkPolicy"];
+    let kinds = [
+        "NetworkPolicy",
+        "GlobalNetworkPolicy",
+        "StagedNetworkPolicy",
+        "StagedGlobalNetworkPolicy",
+    ];
     let kind = rng.pick(&kinds);
     let global = kind.contains("Global");
     let name = format!("pol{}", rng.below(4).min(i));
@@ -281,10 +356,18 @@ fn calico_policy(rng: &mut Rng, out: &mut String, tiers: &[&str], i: usize) {
         let _ = writeln!(spec, "  selector: \"{}\"", rng.pick(&POD_SELECTORS));
     }
     if global && rng.chance(25) {
-        let _ = writeln!(spec, "  namespaceSelector: \"{}\"", rng.pick(&NS_SELECTORS[..3]));
+        let _ = writeln!(
+            spec,
+            "  namespaceSelector: \"{}\"",
+            rng.pick(&NS_SELECTORS[..3])
+        );
     }
     if rng.chance(10) {
-        let _ = writeln!(spec, "  serviceAccountSelector: \"{}\"", rng.pick(&SA_SELECTORS));
+        let _ = writeln!(
+            spec,
+            "  serviceAccountSelector: \"{}\"",
+            rng.pick(&SA_SELECTORS)
+        );
     }
     if kind.starts_with("Staged") && rng.chance(20) {
         spec.push_str("  stagedAction: Delete\n");
@@ -304,7 +387,10 @@ fn calico_policy(rng: &mut Rng, out: &mut String, tiers: &[&str], i: usize) {
             }
         }
     }
-    let _ = write!(out, "---\napiVersion: projectcalico.org/v3\nkind: {kind}\nmetadata: {meta}\nspec:\n{spec}");
+    let _ = write!(
+        out,
+        "---\napiVersion: projectcalico.org/v3\nkind: {kind}\nmetadata: {meta}\nspec:\n{spec}"
+    );
 }
 
 fn label_selector(rng: &mut Rng, pod: bool) -> String {
@@ -326,7 +412,11 @@ fn label_selector(rng: &mut Rng, pod: bool) -> String {
 }
 
 fn k8s_policy(rng: &mut Rng, out: &mut String, i: usize) {
-    let kind = if rng.chance(75) { ("networking.k8s.io/v1", "NetworkPolicy") } else { ("projectcalico.org/v3", "StagedKubernetesNetworkPolicy") };
+    let kind = if rng.chance(75) {
+        ("networking.k8s.io/v1", "NetworkPolicy")
+    } else {
+        ("projectcalico.org/v3", "StagedKubernetesNetworkPolicy")
+    };
     let mut spec = format!("  podSelector: {}\n", label_selector(rng, true));
     match rng.below(4) {
         0 => spec.push_str("  policyTypes: [Ingress]\n"),
@@ -348,7 +438,11 @@ fn k8s_policy(rng: &mut Rng, out: &mut String, i: usize) {
                     list.push(match rng.below(4) {
                         0 => format!("{{podSelector: {}}}", label_selector(rng, true)),
                         1 => format!("{{namespaceSelector: {}}}", label_selector(rng, false)),
-                        2 => format!("{{namespaceSelector: {}, podSelector: {}}}", label_selector(rng, false), label_selector(rng, true)),
+                        2 => format!(
+                            "{{namespaceSelector: {}, podSelector: {}}}",
+                            label_selector(rng, false),
+                            label_selector(rng, true)
+                        ),
                         _ => "{ipBlock: {cidr: 10.0.0.0/24, except: [10.0.0.0/30]}}".into(),
                     });
                 }
@@ -406,15 +500,28 @@ pub fn flow_json(rng: &mut Rng) -> String {
     };
     let port = rng.pick(&[80u16, 53, 5432, 8080, 5500, 22, 1000, 6000]);
     match rng.below(6) {
-        0 | 1 => format!(r#"{{"src": "{src}", "dst": "{dst}", "protocol": "TCP", "src_port": 1000, "dst_port": {port}}}"#),
-        2 => format!(r#"{{"src": "{src}", "dst": "{dst}", "protocol": "UDP", "src_port": 53, "dst_port": {port}}}"#),
-        3 => format!(r#"{{"src": "{src}", "dst": "{dst}", "protocol": "SCTP", "dst_port": {port}}}"#),
+        0 | 1 => format!(
+            r#"{{"src": "{src}", "dst": "{dst}", "protocol": "TCP", "src_port": 1000, "dst_port": {port}}}"#
+        ),
+        2 => format!(
+            r#"{{"src": "{src}", "dst": "{dst}", "protocol": "UDP", "src_port": 53, "dst_port": {port}}}"#
+        ),
+        3 => {
+            format!(r#"{{"src": "{src}", "dst": "{dst}", "protocol": "SCTP", "dst_port": {port}}}"#)
+        }
         4 => {
             let proto = if v6 { "ICMPv6" } else { "ICMP" };
             match rng.below(3) {
                 0 => format!(r#"{{"src": "{src}", "dst": "{dst}", "protocol": "{proto}"}}"#),
-                1 => format!(r#"{{"src": "{src}", "dst": "{dst}", "protocol": "{proto}", "icmp_type": {}}}"#, rng.pick(&[8, 0, 3])),
-                _ => format!(r#"{{"src": "{src}", "dst": "{dst}", "protocol": "{proto}", "icmp_type": {}, "icmp_code": {}}}"#, rng.pick(&[8, 0, 3]), rng.below(2)),
+                1 => format!(
+                    r#"{{"src": "{src}", "dst": "{dst}", "protocol": "{proto}", "icmp_type": {}}}"#,
+                    rng.pick(&[8, 0, 3])
+                ),
+                _ => format!(
+                    r#"{{"src": "{src}", "dst": "{dst}", "protocol": "{proto}", "icmp_type": {}, "icmp_code": {}}}"#,
+                    rng.pick(&[8, 0, 3]),
+                    rng.below(2)
+                ),
             }
         }
         _ => format!(r#"{{"src": "{src}", "dst": "{dst}", "protocol": 47}}"#),

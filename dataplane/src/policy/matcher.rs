@@ -149,15 +149,15 @@ impl FlowView<'_> {
         {
             return false;
         }
-        if let Some(icmp) = &m.icmp {
-            if icmp_matches(icmp, key) != Some(true) {
-                return false;
-            }
+        if let Some(icmp) = &m.icmp
+            && icmp_matches(icmp, key) != Some(true)
+        {
+            return false;
         }
-        if let Some(icmp) = &m.not_icmp {
-            if icmp_matches(icmp, key) != Some(false) {
-                return false;
-            }
+        if let Some(icmp) = &m.not_icmp
+            && icmp_matches(icmp, key) != Some(false)
+        {
+            return false;
         }
         self.side_matches(&m.src, &self.src, key.src_port)
             && self.side_matches(&m.dst, &self.dst, key.dst_port)
@@ -183,13 +183,20 @@ impl FlowView<'_> {
         if !IpProto::has_ports(protocol) {
             return false;
         }
-        if list.ranges.iter().any(|(lo, hi)| *lo <= port && port <= *hi) {
+        if list
+            .ranges
+            .iter()
+            .any(|(lo, hi)| *lo <= port && port <= *hi)
+        {
             return true;
         }
         if list.named.is_empty() {
             return false;
         }
-        let Some(ep) = addr.endpoint.and_then(|e| self.snap.endpoints.get(e as usize)) else {
+        let Some(ep) = addr
+            .endpoint
+            .and_then(|e| self.snap.endpoints.get(e as usize))
+        else {
             return false;
         };
         list.named.iter().any(|(scope, name)| {

@@ -15,12 +15,16 @@
 //! destination-port interval, so a lookup only visits the rules that can match that protocol
 //! and port, in order. Programs are shared by every endpoint with the same applicable policies.
 
+mod decider;
 mod decision;
 mod matcher;
 mod program;
 mod sets;
 mod snapshot;
 
+pub use decider::{
+    DecidingSide, UnpackedRule, deciding_side, pack_rule_id, policy_verdict, unpack_rule_id,
+};
 pub use decision::{Decision, LogList, MAX_LOGGED, Origin, RuleRef, SideVerdict};
 pub use matcher::{classify, classify_batch};
 pub use program::{

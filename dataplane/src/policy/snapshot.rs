@@ -133,9 +133,7 @@ impl Snapshot {
         let endpoints: usize = self
             .endpoints
             .iter()
-            .map(|e| {
-                e.name.capacity() + e.sets.capacity() * 4 + e.named_ports.capacity() * 8
-            })
+            .map(|e| e.name.capacity() + e.sets.capacity() * 4 + e.named_ports.capacity() * 8)
             .sum::<usize>()
             + self.endpoints.capacity() * std::mem::size_of::<EndpointEntry>();
         let programs: usize = self.programs.iter().map(Program::heap_bytes).sum::<usize>()
