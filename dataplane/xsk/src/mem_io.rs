@@ -194,6 +194,24 @@ impl Ports<MemRings> {
         out
     }
 
+    /// Like [`MemIo::take_sent`] without copying: completes what left `port`, returns how many.
+    pub fn drain_sent(&mut self, port: PortId) -> usize {
+        let Some(range) = self
+            .ports
+            .get(usize::from(port.0))
+            .map(|p| p.sockets.clone())
+        else {
+            return 0;
+        };
+        let mut n = 0;
+        for s in range {
+            let MemRings { wire, comp, .. } = &mut self.sockets[s].rings;
+            n += wire.len();
+            comp.extend(wire.drain(..).map(|d| d.idx));
+        }
+        n
+    }
+
     /// Fault injection: `port`'s sockets report every completion twice.
     pub fn duplicate_completions(&mut self, port: PortId) {
         if let Some(range) = self
