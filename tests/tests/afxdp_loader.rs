@@ -118,3 +118,46 @@ fn afxdp_loader_fail_closed_pins_survive_and_are_taken_over() {
     })
     .expect("inside node namespace");
 }
+
+#[test]
+fn afxdp_loader_stale_pins_of_a_recreated_interface_are_replaced() {
+    if !require("afxdp_loader_stale_pins", &[Feature::Netns, Feature::Xdp]) {
+        return;
+    }
+    let (node, pod) = topology(Some(1));
+    let bpffs = TempBpffs::new().expect("temp dir");
+    let opts = AttachOptions {
+        pin_root: bpffs.path().to_path_buf(),
+        ..AttachOptions::default()
+    };
+    node.run_in(|| {
+        let mut r = Redirect::attach("h1", &opts).expect("attach");
+        let err = r
+            .register_socket(palisade_bpf::MAX_QUEUES, 0)
+            .expect_err("queue beyond the map");
+        assert!(
+            matches!(err, BpfError::QueueOutOfRange { queue, .. } if queue == palisade_bpf::MAX_QUEUES),
+            "{err}"
+        );
+        drop(r);
+        // The interface goes away (its pinned link is now attached to nothing) and comes back.
+        node.ip(&["link", "del", "h1"]).expect("delete veth");
+        node.veth(
+            "h1",
+            &pod,
+            "eth0",
+            VethOptions {
+                queues: Some(1),
+                channels: None,
+            },
+        )
+        .expect("recreate veth");
+        assert!(!node.has_xdp("h1").expect("ip link"));
+        let r = Redirect::attach("h1", &opts).expect("attach after recreation");
+        assert_eq!(r.origin(), Origin::Fresh, "stale pins replaced, not taken over");
+        assert!(node.has_xdp("h1").expect("ip link"));
+        r.detach().expect("detach");
+        assert!(!node.has_xdp("h1").expect("ip link"));
+    })
+    .expect("inside node namespace");
+}
