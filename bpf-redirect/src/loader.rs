@@ -172,7 +172,12 @@ impl Redirect {
         let attached = sys
             .xdp_prog_id(ifindex)
             .map_err(|source| BpfError::Netlink { ifindex, source })?;
-        let layout = PinLayout::new(&opts.pin_root, interface)?;
+        let netns = sys.netns_id().map_err(|source| BpfError::Fs {
+            op: "reading the network namespace of",
+            path: PathBuf::from("/proc/thread-self/ns/net"),
+            source,
+        })?;
+        let layout = PinLayout::new(&opts.pin_root, netns, interface)?;
         // Pins can only exist where bpffs is mounted; mount it in fail-closed mode (we pin
         // anyway), look without mounting in fail-open mode.
         let pins_visible = match opts.failure_mode {
@@ -438,6 +443,11 @@ impl Redirect {
     pub fn origin(&self) -> Origin {
         self.origin
     }
+    /// The directory holding this interface's pins (fail-closed), if pinned.
+    pub fn pin_dir(&self) -> Option<&std::path::Path> {
+        self.layout.as_ref().map(PinLayout::dir)
+    }
+
     /// Whether the link is pinned (fail-closed).
     pub fn is_pinned(&self) -> bool {
         matches!(self.link, Some(LinkHold::Pinned(_)))

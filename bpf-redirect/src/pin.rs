@@ -1,6 +1,9 @@
 //! Where pinned objects live on bpffs, and making sure bpffs is mounted there.
 //!
-//! Layout: `<root>/palisade/<interface>/{link,xsks_map,palisade_cfg}`. `root` is normally
+//! Layout: `<root>/palisade/net-<netns inode>/<interface>/{link,xsks_map,palisade_cfg}`: keyed
+//! by network namespace so node namespaces sharing a bpffs never see each other's pins (the
+//! inode is stable for the namespace's life; a host's root namespace keeps it until reboot, which
+//! clears bpffs anyway). `root` is normally
 //! `/sys/fs/bpf`; `ip netns exec` remounts `/sys`, so bpffs is often absent there and
 //! [`prepare`] mounts it. Interface names are checked so they cannot escape the directory.
 
@@ -44,12 +47,15 @@ pub fn check_interface_name(name: &str) -> Result<(), BpfError> {
 }
 
 impl PinLayout {
-    /// The layout for `interface` under the bpffs mount `root`.
-    pub fn new(root: &Path, interface: &str) -> Result<Self, BpfError> {
+    /// The layout for `interface` of network namespace `netns` under the bpffs mount `root`.
+    pub fn new(root: &Path, netns: u64, interface: &str) -> Result<Self, BpfError> {
         check_interface_name(interface)?;
         Ok(Self {
             root: root.to_path_buf(),
-            dir: root.join("palisade").join(interface),
+            dir: root
+                .join("palisade")
+                .join(format!("net-{netns}"))
+                .join(interface),
         })
     }
     /// The bpffs mount point.
@@ -140,15 +146,15 @@ mod tests {
 
     #[test]
     fn layout_paths() {
-        let l = PinLayout::new(Path::new("/sys/fs/bpf"), "veth0").expect("valid");
-        assert_eq!(l.link(), Path::new("/sys/fs/bpf/palisade/veth0/link"));
+        let l = PinLayout::new(Path::new("/sys/fs/bpf"), 7, "veth0").expect("valid");
+        assert_eq!(l.link(), Path::new("/sys/fs/bpf/palisade/net-7/veth0/link"));
         assert_eq!(
             l.xsks_map(),
-            Path::new("/sys/fs/bpf/palisade/veth0/xsks_map")
+            Path::new("/sys/fs/bpf/palisade/net-7/veth0/xsks_map")
         );
         assert_eq!(
             l.config(),
-            Path::new("/sys/fs/bpf/palisade/veth0/palisade_cfg")
+            Path::new("/sys/fs/bpf/palisade/net-7/veth0/palisade_cfg")
         );
     }
 
@@ -164,7 +170,7 @@ mod tests {
             "a b",
             "a\0",
         ] {
-            let err = PinLayout::new(Path::new("/x"), bad).expect_err(bad);
+            let err = PinLayout::new(Path::new("/x"), 7, bad).expect_err(bad);
             assert!(
                 matches!(err, BpfError::InvalidInterfaceName { .. }),
                 "{bad}"
@@ -176,7 +182,7 @@ mod tests {
     fn mounts_when_absent_and_not_when_present() {
         let sys = FakeSys::default();
         sys.files.borrow_mut().insert("/sys/fs/bpf".into());
-        let l = PinLayout::new(Path::new("/sys/fs/bpf"), "h1").expect("valid");
+        let l = PinLayout::new(Path::new("/sys/fs/bpf"), 7, "h1").expect("valid");
         assert!(prepare(&sys, &l).expect("mounts"));
         assert!(!prepare(&sys, &l).expect("already mounted"));
         let mounts = sys
@@ -194,7 +200,7 @@ mod tests {
             mount_error: Some(libc::EPERM),
             ..FakeSys::default()
         };
-        let l = PinLayout::new(Path::new("/tmp/pal"), "h1").expect("valid");
+        let l = PinLayout::new(Path::new("/tmp/pal"), 7, "h1").expect("valid");
         let err = prepare(&sys, &l).expect_err("mount fails");
         match err {
             BpfError::MountBpffs { path, source } => {
@@ -213,7 +219,7 @@ mod tests {
             mkdir_error: Some(libc::EROFS),
             ..FakeSys::default()
         };
-        let l = PinLayout::new(Path::new("/ro"), "h1").expect("valid");
+        let l = PinLayout::new(Path::new("/ro"), 7, "h1").expect("valid");
         assert!(matches!(
             prepare(&sys, &l),
             Err(BpfError::Fs { op: "creating", .. })
@@ -223,12 +229,12 @@ mod tests {
     #[test]
     fn remove_pins_removes_link_first() {
         let sys = FakeSys::default();
-        let l = PinLayout::new(Path::new("/b"), "h1").expect("valid");
+        let l = PinLayout::new(Path::new("/b"), 7, "h1").expect("valid");
         for f in l.files() {
             sys.files.borrow_mut().insert(f);
         }
         remove_pins(&sys, &l).expect("removes");
         assert!(sys.files.borrow().is_empty());
-        assert_eq!(sys.calls.borrow()[0], "rm /b/palisade/h1/link");
+        assert_eq!(sys.calls.borrow()[0], "rm /b/palisade/net-7/h1/link");
     }
 }

@@ -24,6 +24,8 @@ pub trait Sys {
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     /// The id of the XDP program attached to `ifindex`, if any (netlink `RTM_GETLINK`).
     fn xdp_prog_id(&self, ifindex: u32) -> io::Result<Option<u32>>;
+    /// The inode of the calling thread's network namespace (keys the pin directory).
+    fn netns_id(&self) -> io::Result<u64>;
     /// Whether this process runs in another mount namespace than PID 1 (e.g. `ip netns exec`),
     /// where a bpffs it mounts dies with it.
     fn private_mount_ns(&self) -> bool;
@@ -75,6 +77,11 @@ impl Sys for RealSys {
 
     fn xdp_prog_id(&self, ifindex: u32) -> io::Result<Option<u32>> {
         netlink::query_xdp_prog_id(ifindex)
+    }
+
+    fn netns_id(&self) -> io::Result<u64> {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata("/proc/thread-self/ns/net").map(|m| m.ino())
     }
 
     fn private_mount_ns(&self) -> bool {
@@ -164,6 +171,9 @@ pub(crate) mod fake {
                 return Err(io::Error::from_raw_os_error(e));
             }
             Ok(self.xdp.get(&ifindex).copied())
+        }
+        fn netns_id(&self) -> io::Result<u64> {
+            Ok(7)
         }
         fn private_mount_ns(&self) -> bool {
             self.calls.borrow_mut().push("private_mount_ns".into());

@@ -84,7 +84,8 @@ fn afxdp_loader_fail_closed_pins_survive_and_are_taken_over() {
         );
         let r = Redirect::attach("h1", &opts).expect("attach");
         assert!(r.is_pinned());
-        let pin_dir = bpffs.path().join("palisade/h1");
+        let pin_dir = r.pin_dir().expect("pinned").to_path_buf();
+        assert!(pin_dir.starts_with(bpffs.path().join("palisade")));
         for f in ["link", "xsks_map", "palisade_cfg"] {
             assert!(pin_dir.join(f).exists(), "{f} pinned");
         }
