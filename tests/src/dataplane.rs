@@ -69,10 +69,10 @@ pub fn serve(
     ];
     let mut specs = Vec::with_capacity(2);
     for interface in interfaces {
-        specs.push(PortSpec {
-            interface: interface.to_owned(),
-            queues: palisade_bpf::rx_queue_count(interface)?,
-        });
+        specs.push(PortSpec::all(
+            interface,
+            palisade_bpf::rx_queue_count(interface)?,
+        ));
     }
     let cfg = XskConfig {
         ring_size: 512,

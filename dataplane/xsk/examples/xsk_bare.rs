@@ -138,14 +138,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         Redirect::attach(b, &args.opts)?,
     ];
     let specs = [
-        PortSpec {
-            interface: a.clone(),
-            queues: palisade_bpf::rx_queue_count(a)?,
-        },
-        PortSpec {
-            interface: b.clone(),
-            queues: palisade_bpf::rx_queue_count(b)?,
-        },
+        PortSpec::all(a, palisade_bpf::rx_queue_count(a)?),
+        PortSpec::all(b, palisade_bpf::rx_queue_count(b)?),
     ];
     let mut io = XskIo::open(
         &specs,

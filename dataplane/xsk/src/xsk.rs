@@ -10,6 +10,7 @@
 use std::{
     io,
     num::NonZeroU32,
+    ops::Range,
     os::fd::{AsRawFd, RawFd},
     ptr::NonNull,
     str::FromStr,
@@ -32,13 +33,23 @@ use crate::{
 /// The AF_XDP implementation of [`crate::PacketIo`].
 pub type XskIo = Ports<XskRings>;
 
-/// One interface of a worker and how many RX queues it has (a socket is bound on each).
+/// One interface of a worker and the RX queues it serves (a socket is bound on each).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortSpec {
     /// Interface name in the calling thread's network namespace.
     pub interface: String,
-    /// Number of RX queues (see `palisade_bpf::rx_queue_count`).
-    pub queues: u32,
+    /// The RX queues this worker binds (several workers may split an interface's queues).
+    pub queues: Range<u32>,
+}
+
+impl PortSpec {
+    /// Every one of `count` RX queues (see `palisade_bpf::rx_queue_count`).
+    pub fn all(interface: &str, count: u32) -> Self {
+        Self {
+            interface: interface.to_owned(),
+            queues: 0..count,
+        }
+    }
 }
 
 /// UMEM and ring sizes.
@@ -209,7 +220,7 @@ fn qsize(field: &'static str, v: u32) -> Result<QueueSize, XskError> {
 impl Ports<XskRings> {
     /// Creates the UMEM and binds a socket on every RX queue of every port.
     pub fn open(ports: &[PortSpec], cfg: &XskConfig) -> Result<Self, XskError> {
-        let sockets_total: u32 = ports.iter().map(|p| p.queues).sum();
+        let sockets_total: u32 = ports.iter().map(|p| p.queues.len() as u32).sum();
         if sockets_total == 0 {
             return Err(XskError::Config {
                 field: "ports",
@@ -290,7 +301,7 @@ impl Ports<XskRings> {
                 value: spec.interface.clone(),
                 expected: "an interface name without NUL",
             })?;
-            for queue in 0..spec.queues {
+            for queue in spec.queues.clone() {
                 let first = sockets.is_empty();
                 let bind = if first {
                     BindFlags::XDP_COPY | BindFlags::XDP_USE_NEED_WAKEUP
@@ -373,10 +384,7 @@ mod tests {
     use super::*;
 
     fn port(queues: u32) -> Vec<PortSpec> {
-        vec![PortSpec {
-            interface: "lo".into(),
-            queues,
-        }]
+        vec![PortSpec::all("lo", queues)]
     }
 
     #[test]
