@@ -117,8 +117,8 @@ impl TwoPods {
         .map_err(|e: HarnessErrorOrIo| e.into())
     }
 
-    /// Sends `count` UDP datagrams from pod A to pod B as fast as a socket can, and counts those
-    /// pod B receives within `window` after the first.
+    /// Sends `count` UDP datagrams from pod A to pod B in bursts of 64 (2 ms apart), and counts
+    /// those pod B receives within `window`.
     pub fn udp_burst(&self, count: usize, window: Duration) -> Result<usize, HarnessError> {
         let (bound_tx, bound_rx) = mpsc::channel();
         thread::scope(|s| {
@@ -142,9 +142,13 @@ impl TwoPods {
             self.pod_a.run_in(|| -> std::io::Result<()> {
                 let sock = UdpSocket::bind((POD_A, 0))?;
                 let payload = [0x5a_u8; 64];
-                for _ in 0..count {
-                    // ENOBUFS under pressure is part of the test: count what arrives.
+                for i in 0..count {
+                    // Errors under pressure are part of the test: count what arrives.
                     let _ = sock.send_to(&payload, (POD_B, UDP_PORT + 1));
+                    // Bursts of 64, paced so a descheduled forwarder is not the only limit.
+                    if i % 64 == 63 {
+                        thread::sleep(Duration::from_millis(2));
+                    }
                 }
                 Ok(())
             })??;

@@ -69,7 +69,7 @@ fn afxdp_forward_udp_and_ping_then_fail_closed() {
         .udp_burst(burst, Duration::from_secs(3))
         .expect("burst helper");
     eprintln!("burst: {got}/{burst} datagrams arrived");
-    assert!(got >= burst / 10, "only {got} of {burst} datagrams arrived");
+    assert!(got >= burst / 2, "only {got} of {burst} datagrams arrived");
 
     let served = dp.stop().expect("dataplane stops cleanly");
     eprintln!("served: {served:?}");
