@@ -1,6 +1,9 @@
 //! Helpers for Palisade's integration tests.
 //!
 //! - [`bpffs`]: a private bpffs mount for tests that pin BPF objects;
+//! - [`cluster`]: a node namespace with many pods, TCP/UDP servers in each, a parallel probe
+//!   matrix (the policy end-to-end tests);
+//! - [`daemon`]: a `palisade run` process in a node namespace, its log, SIGHUP/SIGTERM;
 //! - [`dataplane`]: the bare AF_XDP dataplane (XDP + one UMEM + bare forwarder) on a thread
 //!   inside a node namespace;
 //! - [`netns`]: namespace guards and veth pairs for privileged end-to-end tests (never touching
@@ -12,6 +15,8 @@
 #![forbid(unsafe_code)]
 
 pub mod bpffs;
+pub mod cluster;
+pub mod daemon;
 pub mod dataplane;
 pub mod netns;
 pub mod pods;

@@ -1,0 +1,327 @@
+//! A node namespace with many pod namespaces wired as Palisade expects, tiny TCP/UDP servers
+//! in every pod, and a parallel reachability probe matrix.
+//!
+//! Contract: [`Cluster::new`] builds, inside namespaces it owns (removed on drop and on
+//! panic), one pod namespace per [`PodSpec`]: `eth0` with the pod's /32, a default route via
+//! 169.254.1.1, TX checksum offload off, and a one-queue veth to `host_if` in the node
+//! namespace. [`Servers`] run in the test process (threads entered into the pods) and answer
+//! TCP connects and echo UDP on the given ports until dropped. [`Cluster::probe`] runs every
+//! probe at once (one thread each, inside the source pod) with a short timeout; traffic only
+//! ever goes between the cluster's own pods.
+
+use std::{
+    io::Write,
+    net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket},
+    os::fd::AsFd,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use crate::netns::{HarnessError, NetNs, VethOptions};
+use crate::pods::GATEWAY;
+
+/// One pod of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodSpec {
+    pub namespace: String,
+    pub name: String,
+    pub ip: Ipv4Addr,
+    /// Host-side veth name in the node namespace (at most 15 bytes).
+    pub host_if: String,
+}
+
+/// The node namespace and one namespace per pod.
+#[derive(Debug)]
+pub struct Cluster {
+    pub node: NetNs,
+    pub pods: Vec<(PodSpec, NetNs)>,
+}
+
+fn wire(node: &NetNs, pod: &NetNs, spec: &PodSpec) -> Result<(), HarnessError> {
+    node.veth(
+        &spec.host_if,
+        pod,
+        "eth0",
+        VethOptions {
+            queues: Some(1),
+            channels: None,
+        },
+    )?;
+    let cidr = format!("{}/32", spec.ip);
+    let gw = GATEWAY.to_string();
+    pod.ip(&["addr", "add", &cidr, "dev", "eth0"])?;
+    pod.ip(&["route", "add", &gw, "dev", "eth0", "scope", "link"])?;
+    pod.ip(&["route", "add", "default", "via", &gw, "dev", "eth0"])?;
+    pod.exec("ethtool", &["-K", "eth0", "tx", "off"])?;
+    Ok(())
+}
+
+impl Cluster {
+    /// Builds the topology (pods wired in parallel).
+    pub fn new(specs: Vec<PodSpec>) -> Result<Self, HarnessError> {
+        let node = NetNs::new("node")?;
+        let made: Vec<Result<(PodSpec, NetNs), HarnessError>> = thread::scope(|s| {
+            let handles: Vec<_> = specs
+                .into_iter()
+                .map(|spec| {
+                    let node = &node;
+                    s.spawn(move || {
+                        let tag = format!("{}-{}", spec.namespace, spec.name);
+                        let ns = NetNs::new(&tag)?;
+                        wire(node, &ns, &spec)?;
+                        Ok((spec, ns))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(HarnessError::Thread {
+                            what: "wiring a pod panicked".into(),
+                        })
+                    })
+                })
+                .collect()
+        });
+        let mut pods = Vec::with_capacity(made.len());
+        for m in made {
+            pods.push(m?);
+        }
+        Ok(Self { node, pods })
+    }
+
+    /// Index of the pod `namespace/name`.
+    pub fn index(&self, namespace: &str, name: &str) -> Option<usize> {
+        self.pods
+            .iter()
+            .position(|(p, _)| p.namespace == namespace && p.name == name)
+    }
+
+    /// Runs every probe at once; `result[i]` says whether `probes[i]` got through (and back).
+    pub fn probe(&self, probes: &[Probe], timeout: Duration) -> Vec<bool> {
+        thread::scope(|s| {
+            let handles: Vec<_> = probes
+                .iter()
+                .map(|p| {
+                    s.spawn(move || {
+                        let (Some((src, ns)), Some((dst, _))) =
+                            (self.pods.get(p.from), self.pods.get(p.to))
+                        else {
+                            return false;
+                        };
+                        let Ok(_inside) = ns.enter() else {
+                            return false;
+                        };
+                        match p.protocol {
+                            Protocol::Tcp => tcp_probe(dst.ip, p.port, timeout),
+                            Protocol::Udp => udp_probe(src.ip, dst.ip, p.port, timeout),
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or(false))
+                .collect()
+        })
+    }
+
+    /// Pings `dst` from pod `from` (`count` echo requests, `wait` each); true on any reply.
+    pub fn ping(&self, from: usize, dst: Ipv4Addr, count: u32, wait: Duration) -> bool {
+        let Some((_, ns)) = self.pods.get(from) else {
+            return false;
+        };
+        let w = format!("{:.1}", wait.as_secs_f64().max(0.2));
+        ns.exec(
+            "ping",
+            &[
+                "-c",
+                &count.to_string(),
+                "-i",
+                "0.2",
+                "-W",
+                &w,
+                "-q",
+                &dst.to_string(),
+            ],
+        )
+        .is_ok()
+    }
+}
+
+/// L4 protocol of a probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+        }
+    }
+}
+
+/// Pod `from` tries to reach pod `to` on `protocol`/`port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Probe {
+    pub from: usize,
+    pub to: usize,
+    pub protocol: Protocol,
+    pub port: u16,
+}
+
+fn tcp_probe(dst: Ipv4Addr, port: u16, timeout: Duration) -> bool {
+    TcpStream::connect_timeout(&SocketAddr::from((dst, port)), timeout).is_ok()
+}
+
+fn udp_probe(src: Ipv4Addr, dst: Ipv4Addr, port: u16, timeout: Duration) -> bool {
+    let Ok(sock) = UdpSocket::bind((src, 0)) else {
+        return false;
+    };
+    let tries = 4u32;
+    let slice = timeout / tries;
+    if sock.set_read_timeout(Some(slice)).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    for _ in 0..tries {
+        if sock.send_to(b"probe", (dst, port)).is_err() {
+            thread::sleep(slice);
+            continue;
+        }
+        let start = Instant::now();
+        while start.elapsed() < slice {
+            match sock.recv_from(&mut buf) {
+                Ok((n, from)) if from == SocketAddr::from((dst, port)) && &buf[..n] == b"probe" => {
+                    return true;
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    }
+    false
+}
+
+/// TCP listeners and UDP echo sockets on `ports` in every pod; stopped on drop.
+#[derive(Debug)]
+pub struct Servers {
+    stop: Arc<AtomicBool>,
+    handles: Vec<thread::JoinHandle<()>>,
+}
+
+impl Servers {
+    /// Binds every socket (inside each pod) before returning.
+    pub fn start(cluster: &Cluster, ports: &[u16]) -> Result<Self, HarnessError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut handles = Vec::new();
+        let (tx, rx) = mpsc::channel::<Result<(), String>>();
+        for (spec, ns) in &cluster.pods {
+            let ns_path = format!("/run/netns/{}", ns.name());
+            let (ip, ports, stop, tx) = (spec.ip, ports.to_vec(), stop.clone(), tx.clone());
+            let handle = thread::Builder::new()
+                .name(format!("srv-{}-{}", spec.namespace, spec.name))
+                .spawn(move || serve(&ns_path, ip, &ports, &stop, &tx))
+                .map_err(|source| HarnessError::Io {
+                    what: "spawning a pod server",
+                    source,
+                })?;
+            handles.push(handle);
+        }
+        drop(tx);
+        let servers = Self { stop, handles };
+        for _ in 0..cluster.pods.len() {
+            match rx.recv_timeout(Duration::from_secs(20)) {
+                Ok(Ok(())) => {}
+                Ok(Err(what)) => return Err(HarnessError::Thread { what }),
+                Err(_) => {
+                    return Err(HarnessError::Thread {
+                        what: "a pod server did not start".into(),
+                    });
+                }
+            }
+        }
+        Ok(servers)
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+fn serve(
+    ns_path: &str,
+    ip: Ipv4Addr,
+    ports: &[u16],
+    stop: &AtomicBool,
+    ready: &mpsc::Sender<Result<(), String>>,
+) {
+    let bound = (|| -> Result<(Vec<TcpListener>, Vec<UdpSocket>), String> {
+        let ns = std::fs::File::open(ns_path).map_err(|e| format!("{ns_path}: {e}"))?;
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("setns {ns_path}: {e}"))?;
+        let mut tcp = Vec::new();
+        let mut udp = Vec::new();
+        for &port in ports {
+            let l = TcpListener::bind((ip, port)).map_err(|e| format!("tcp {ip}:{port}: {e}"))?;
+            l.set_nonblocking(true).map_err(|e| e.to_string())?;
+            tcp.push(l);
+            let u = UdpSocket::bind((ip, port)).map_err(|e| format!("udp {ip}:{port}: {e}"))?;
+            u.set_nonblocking(true).map_err(|e| e.to_string())?;
+            udp.push(u);
+        }
+        Ok((tcp, udp))
+    })();
+    let (tcp, udp) = match bound {
+        Ok(v) => {
+            let _ = ready.send(Ok(()));
+            v
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let mut buf = [0u8; 2048];
+    while !stop.load(Ordering::Relaxed) {
+        // Sleep in poll() until a socket is readable (or 200 ms pass, to see `stop`).
+        let mut fds: Vec<PollFd<'_>> = tcp
+            .iter()
+            .map(|l| PollFd::new(l.as_fd(), PollFlags::POLLIN))
+            .chain(
+                udp.iter()
+                    .map(|u| PollFd::new(u.as_fd(), PollFlags::POLLIN)),
+            )
+            .collect();
+        if poll(&mut fds, PollTimeout::from(200u16)).unwrap_or(0) <= 0 {
+            continue;
+        }
+        for l in &tcp {
+            while let Ok((mut conn, _)) = l.accept() {
+                let _ = conn.write_all(b"ok");
+            }
+        }
+        for u in &udp {
+            while let Ok((n, from)) = u.recv_from(&mut buf) {
+                let _ = u.send_to(&buf[..n], from);
+            }
+        }
+    }
+}
