@@ -33,7 +33,7 @@ impl Default for BuildOptions {
             leaf_size: 8,
             spfac: 4.0,
             max_cut_bits: 8,
-            partition_bits: 16,
+            partition_bits: 8,
         }
     }
 }
@@ -56,8 +56,10 @@ fn budget(rules: usize) -> usize {
 }
 
 pub(crate) struct TreeBuilder<'r, A: Addr> {
-    lo: &'r [[u128; DIMS]],
-    hi: &'r [[u128; DIMS]],
+    /// Per dimension, per rule: inclusive bounds (structure of arrays: cut selection scans one
+    /// dimension of many rules).
+    lo: &'r [Vec<u128>; DIMS],
+    hi: &'r [Vec<u128>; DIMS],
     packed: &'r [PackedRule<A>],
     opts: BuildOptions,
     children: Vec<Entry>,
@@ -68,10 +70,10 @@ pub(crate) struct TreeBuilder<'r, A: Addr> {
 }
 
 impl<'r, A: Addr> TreeBuilder<'r, A> {
-    /// `lo`, `hi`, `packed` are indexed by rule index.
+    /// `lo[d]`, `hi[d]`, `packed` are indexed by rule index.
     pub fn new(
-        lo: &'r [[u128; DIMS]],
-        hi: &'r [[u128; DIMS]],
+        lo: &'r [Vec<u128>; DIMS],
+        hi: &'r [Vec<u128>; DIMS],
         packed: &'r [PackedRule<A>],
         opts: BuildOptions,
     ) -> Self {
@@ -108,10 +110,10 @@ impl<'r, A: Addr> TreeBuilder<'r, A> {
     }
 
     fn covers(&self, rule: u32, region: &Region) -> bool {
-        let (lo, hi) = (&self.lo[rule as usize], &self.hi[rule as usize]);
+        let r = rule as usize;
         (0..DIMS).all(|d| {
             let (base, bits) = region[d];
-            lo[d] <= base && hi[d] >= base + span(bits)
+            self.lo[d][r] <= base && self.hi[d][r] >= base + span(bits)
         })
     }
 
@@ -233,8 +235,8 @@ impl<'r, A: Addr> TreeBuilder<'r, A> {
     /// Children `i0..=i1` (of `2^(bits - shift)`) that rule `r` overlaps in dimension `dim`.
     fn child_span(&self, r: u32, dim: usize, base: u128, bits: u32, shift: u32) -> (usize, usize) {
         let last = base + span(bits);
-        let lo = self.lo[r as usize][dim].clamp(base, last) - base;
-        let hi = self.hi[r as usize][dim].clamp(base, last) - base;
+        let lo = self.lo[dim][r as usize].clamp(base, last) - base;
+        let hi = self.hi[dim][r as usize].clamp(base, last) - base;
         ((lo >> shift) as usize, (hi >> shift) as usize)
     }
 

@@ -36,7 +36,7 @@ pub use linear::LinearClassifier;
 pub use spec::{Addr, PacketHeader, RuleSpec};
 
 use build::TreeBuilder;
-use spec::PackedRule;
+use spec::{DIMS, PackedRule};
 use tree::{Tree, key_of};
 
 /// Why a classifier could not be built.
@@ -83,8 +83,8 @@ impl<A: Addr> Classifier<A> {
                 what: "rules",
                 limit: u32::MAX as usize - 1,
             })?;
-        let mut lo = Vec::with_capacity(rules.len());
-        let mut hi = Vec::with_capacity(rules.len());
+        let mut lo: [Vec<u128>; DIMS] = Default::default();
+        let mut hi: [Vec<u128>; DIMS] = Default::default();
         let mut packed = Vec::with_capacity(rules.len());
         let mut groups: [Vec<u32>; 4] = Default::default();
         let small = |l: u128, h: u128| {
@@ -100,8 +100,10 @@ impl<A: Addr> Classifier<A> {
                 let g = usize::from(small(l[0], h[0])) * 2 + usize::from(small(l[1], h[1]));
                 groups[g].push(i);
             }
-            lo.push(l);
-            hi.push(h);
+            for d in 0..DIMS {
+                lo[d].push(l[d]);
+                hi[d].push(h[d]);
+            }
         }
         let mut trees = Vec::new();
         for g in groups.iter().filter(|g| !g.is_empty()) {
