@@ -77,49 +77,52 @@ pub struct Entry {
     pub matcher: Match,
 }
 
-/// Per protocol bucket: where its destination-port interval starts live in `Program::starts`.
-#[derive(Debug, Clone, Copy, Default)]
-struct Bucket {
-    first: u32,
-    count: u32,
-}
-
-/// A compiled program. Everything but `entries` is the candidate index, kept in a few flat
-/// arrays so a lookup touches little memory.
+/// A compiled program: its entries, and the candidate index packed into one allocation so a
+/// lookup touches a few adjacent cache lines.
+///
+/// Index layout (all `u32`): `[n_protos, other_bucket]`, then `n_protos` pairs
+/// `(protocol, bucket)`, then per bucket `(first_interval, interval_count)`, then every
+/// interval's start port, then every interval's `(candidate_offset, candidate_count)`, then the
+/// candidate entry positions. `other_bucket == NONE` when every protocol has its own bucket.
 #[derive(Debug, Clone, Default)]
 pub struct Program {
     pub entries: Vec<Entry>,
-    /// Protocols with a bucket of their own; every other protocol uses `other`.
-    protos: Box<[(u8, u32)]>,
-    other: Option<u32>,
-    buckets: Box<[Bucket]>,
-    /// Interval starts of every bucket, and for each the candidate list (start, len) in `cands`.
-    starts: Box<[u16]>,
-    lists: Box<[(u32, u32)]>,
-    cands: Box<[u32]>,
+    index: Box<[u32]>,
+    buckets_at: u32,
+    starts_at: u32,
+    lists_at: u32,
+    cands_at: u32,
 }
+
+const NONE: u32 = u32::MAX;
 
 impl Program {
     /// Entries that can match a flow of `protocol` to destination port `dst_port`, in order.
     #[inline]
     pub fn candidates(&self, protocol: u8, dst_port: u16) -> &[u32] {
-        let bucket = self
-            .protos
-            .iter()
-            .find(|(p, _)| *p == protocol)
-            .map(|(_, b)| *b)
-            .or(self.other)
-            .and_then(|b| self.buckets.get(b as usize));
-        let Some(bucket) = bucket else { return &[] };
-        let first = bucket.first as usize;
-        let Some(starts) = self.starts.get(first..first + bucket.count as usize) else {
-            return &[];
-        };
-        let i = starts.partition_point(|s| *s <= dst_port);
-        i.checked_sub(1)
-            .and_then(|i| self.lists.get(first + i))
-            .and_then(|&(a, n)| self.cands.get(a as usize..(a + n) as usize))
-            .unwrap_or(&[])
+        self.try_candidates(protocol, dst_port).unwrap_or(&[])
+    }
+
+    fn try_candidates(&self, protocol: u8, dst_port: u16) -> Option<&[u32]> {
+        let ix = &self.index;
+        let n_protos = *ix.first()? as usize;
+        let protos = ix.get(2..2 + 2 * n_protos)?;
+        let bucket = protos
+            .chunks_exact(2)
+            .find(|pair| pair[0] == u32::from(protocol))
+            .map(|pair| pair[1])
+            .or_else(|| ix.get(1).copied().filter(|b| *b != NONE))?;
+        let b = self.buckets_at as usize + 2 * bucket as usize;
+        let (first, count) = (*ix.get(b)? as usize, *ix.get(b + 1)? as usize);
+        let starts_at = self.starts_at as usize + first;
+        let starts = ix.get(starts_at..starts_at + count)?;
+        let i = starts
+            .partition_point(|s| *s <= u32::from(dst_port))
+            .checked_sub(1)?;
+        let l = self.lists_at as usize + 2 * (first + i);
+        let (offset, len) = (*ix.get(l)? as usize, *ix.get(l + 1)? as usize);
+        let at = self.cands_at as usize + offset;
+        ix.get(at..at + len)
     }
 
     /// Heap bytes including slack.
@@ -138,13 +141,7 @@ impl Program {
                     .sum::<usize>()
             })
             .sum();
-        self.entries.capacity() * std::mem::size_of::<Entry>()
-            + entry_extra
-            + self.protos.len() * 8
-            + self.buckets.len() * 8
-            + self.starts.len() * 2
-            + self.lists.len() * 8
-            + self.cands.len() * 4
+        self.entries.capacity() * std::mem::size_of::<Entry>() + entry_extra + self.index.len() * 4
     }
 }
 
@@ -219,15 +216,7 @@ impl ProgramBuilder {
                 other = Some(id);
             }
         }
-        Program {
-            entries,
-            protos: protos.into(),
-            other,
-            buckets: buckets.into(),
-            starts: index.starts.into(),
-            lists: index.lists.into(),
-            cands: index.cands.into(),
-        }
+        index.pack(entries, &protos, other, &buckets)
     }
 }
 
@@ -235,6 +224,13 @@ impl ProgramBuilder {
 fn numeric_dst_ports(e: &Entry) -> Option<&[(u16, u16)]> {
     let ports = &e.matcher.dst.ports;
     (!ports.ranges.is_empty() && ports.named.is_empty()).then_some(&ports.ranges[..])
+}
+
+/// Per protocol bucket: its first interval and interval count.
+#[derive(Debug, Clone, Copy, Default)]
+struct Bucket {
+    first: u32,
+    count: u32,
 }
 
 /// Accumulates the flat candidate index, interning identical candidate lists.
@@ -255,6 +251,44 @@ impl IndexBuilder {
         self.cands.extend_from_slice(&list);
         self.interned.insert(list, r);
         r
+    }
+
+    /// Lay the index out in one allocation (see [`Program`]).
+    fn pack(
+        self,
+        entries: Vec<Entry>,
+        protos: &[(u8, u32)],
+        other: Option<u32>,
+        buckets: &[Bucket],
+    ) -> Program {
+        let mut ix: Vec<u32> = Vec::with_capacity(
+            2 + 2 * protos.len() + 2 * buckets.len() + 3 * self.starts.len() + self.cands.len(),
+        );
+        ix.push(protos.len() as u32);
+        ix.push(other.unwrap_or(NONE));
+        for &(p, b) in protos {
+            ix.extend([u32::from(p), b]);
+        }
+        let buckets_at = ix.len() as u32;
+        for b in buckets {
+            ix.extend([b.first, b.count]);
+        }
+        let starts_at = ix.len() as u32;
+        ix.extend(self.starts.iter().map(|s| u32::from(*s)));
+        let lists_at = ix.len() as u32;
+        for &(a, n) in &self.lists {
+            ix.extend([a, n]);
+        }
+        let cands_at = ix.len() as u32;
+        ix.extend_from_slice(&self.cands);
+        Program {
+            entries,
+            index: ix.into_boxed_slice(),
+            buckets_at,
+            starts_at,
+            lists_at,
+            cands_at,
+        }
     }
 
     /// One bucket: destination-port intervals (one interval when ports don't apply).
