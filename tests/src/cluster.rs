@@ -117,12 +117,16 @@ impl Cluster {
                         else {
                             return false;
                         };
+                        if p.protocol == Protocol::Icmp {
+                            return ping(ns, dst.ip, timeout);
+                        }
                         let Ok(_inside) = ns.enter() else {
                             return false;
                         };
                         match p.protocol {
                             Protocol::Tcp => tcp_probe(dst.ip, p.port, timeout),
                             Protocol::Udp => udp_probe(src.ip, dst.ip, p.port, timeout),
+                            Protocol::Icmp => false,
                         }
                     })
                 })
@@ -133,28 +137,26 @@ impl Cluster {
                 .collect()
         })
     }
+}
 
-    /// Pings `dst` from pod `from` (`count` echo requests, `wait` each); true on any reply.
-    pub fn ping(&self, from: usize, dst: Ipv4Addr, count: u32, wait: Duration) -> bool {
-        let Some((_, ns)) = self.pods.get(from) else {
-            return false;
-        };
-        let w = format!("{:.1}", wait.as_secs_f64().max(0.2));
-        ns.exec(
-            "ping",
-            &[
-                "-c",
-                &count.to_string(),
-                "-i",
-                "0.2",
-                "-W",
-                &w,
-                "-q",
-                &dst.to_string(),
-            ],
-        )
-        .is_ok()
-    }
+/// `ping` from inside `ns`: an echo request every 0.3 s until the first reply or `timeout`
+/// (whole seconds, at least 1) passes.
+fn ping(ns: &NetNs, dst: Ipv4Addr, timeout: Duration) -> bool {
+    let deadline = timeout.as_secs().max(1).to_string();
+    ns.exec(
+        "ping",
+        &[
+            "-c",
+            "1",
+            "-i",
+            "0.3",
+            "-w",
+            &deadline,
+            "-q",
+            &dst.to_string(),
+        ],
+    )
+    .is_ok()
 }
 
 /// L4 protocol of a probe.
@@ -162,6 +164,8 @@ impl Cluster {
 pub enum Protocol {
     Tcp,
     Udp,
+    /// ICMP echo (`ping`); the port is ignored.
+    Icmp,
 }
 
 impl Protocol {
@@ -169,6 +173,7 @@ impl Protocol {
         match self {
             Protocol::Tcp => "TCP",
             Protocol::Udp => "UDP",
+            Protocol::Icmp => "ICMP",
         }
     }
 }

@@ -118,7 +118,8 @@ impl Daemon {
             .and_then(|c| c.try_wait().ok().flatten())
     }
 
-    fn signal(&self, sig: Signal) -> Result<(), HarnessError> {
+    /// Sends `sig` to the daemon.
+    pub fn signal(&self, sig: Signal) -> Result<(), HarnessError> {
         let Some(child) = &self.child else {
             return Err(HarnessError::Thread {
                 what: "daemon already stopped".into(),
