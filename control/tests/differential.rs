@@ -11,6 +11,7 @@ use palisade_control::eval::reference::Failsafes;
 use palisade_control::eval::{CompiledEngine, Engine, ReferenceEvaluator};
 use palisade_control::flows::parse_flows;
 use palisade_control::store::Store;
+use palisade_dataplane::policy::{Decision, classify, classify_batch};
 
 /// Check one seed: returns (whether the store was valid, flows compared).
 fn check_seed(seed: u64, flows_per_store: usize) -> (bool, usize) {
@@ -27,6 +28,17 @@ fn check_seed(seed: u64, flows_per_store: usize) -> (bool, usize) {
         .map(|_| storegen::flow_json(&mut rng) + "\n")
         .collect();
     let flows = parse_flows("gen", &text).expect("generated flows are valid");
+    // The batch path decides exactly as the single-flow path.
+    let keys: Vec<_> = flows.iter().map(|f| f.key).collect();
+    let mut batch = vec![Decision::default(); keys.len()];
+    classify_batch(&compiled.snapshot, &keys, &mut batch);
+    for (key, got) in keys.iter().zip(&batch) {
+        assert_eq!(
+            *got,
+            classify(&compiled.snapshot, key),
+            "seed {seed}: batch differs"
+        );
+    }
     for f in &flows {
         let want = reference.decide(&f.key);
         let got = engine.decide(&f.key);

@@ -9,8 +9,15 @@ use crate::flow::{FlowKey, IpProto};
 
 /// Decide one flow: egress of its source endpoint and ingress of its destination endpoint.
 pub fn classify(snap: &Snapshot, key: &FlowKey) -> Decision {
-    let src = snap.addr_sets(key.src);
-    let dst = snap.addr_sets(key.dst);
+    decide(snap, key, snap.addr_sets(key.src), snap.addr_sets(key.dst))
+}
+
+fn decide<'a>(
+    snap: &'a Snapshot,
+    key: &'a FlowKey,
+    src: AddrSets<'a>,
+    dst: AddrSets<'a>,
+) -> Decision {
     let flow = FlowView {
         snap,
         key,
@@ -23,10 +30,27 @@ pub fn classify(snap: &Snapshot, key: &FlowKey) -> Decision {
     }
 }
 
+/// Flows resolved per stage of the batch path.
+const STAGE: usize = 16;
+
 /// Decide a batch of flows (the worker calls this once per RX batch for its misses).
+///
+/// Staged: first every flow's addresses are resolved (hash and interval lookups, independent
+/// across flows, so their cache misses overlap), then each flow is decided.
 pub fn classify_batch(snap: &Snapshot, keys: &[FlowKey], out: &mut [Decision]) {
-    for (key, slot) in keys.iter().zip(out.iter_mut()) {
-        *slot = classify(snap, key);
+    let empty = AddrSets {
+        endpoint: None,
+        endpoint_sets: &[],
+        cidr_sets: &[],
+    };
+    for (keys, out) in keys.chunks(STAGE).zip(out.chunks_mut(STAGE)) {
+        let mut resolved = [(empty, empty); STAGE];
+        for (slot, key) in resolved.iter_mut().zip(keys) {
+            *slot = (snap.addr_sets(key.src), snap.addr_sets(key.dst));
+        }
+        for ((key, slot), (src, dst)) in keys.iter().zip(out.iter_mut()).zip(resolved) {
+            *slot = decide(snap, key, src, dst);
+        }
     }
 }
 
