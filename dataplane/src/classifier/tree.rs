@@ -7,7 +7,7 @@
 //! its children): the tree of the rules that come after a rule covering the node's whole region.
 //! Plain lookups never need it (the covering rule always matches); `lookup_from` does.
 
-use super::spec::{Addr, DIMS, PackedRule, PacketHeader};
+use super::spec::{Addr, PackedRule, PacketHeader};
 
 /// Kind byte values of an [`Entry`]; `0..DIMS` is an internal node cutting that dimension.
 pub(crate) const KIND_LEAF: u8 = 5;
@@ -72,31 +72,37 @@ pub(crate) struct Tree<A: Addr> {
     pub min_rule: u32,
 }
 
-/// A header widened to one array so that a node can index its dimension.
+/// A header widened to one array so that a node can index its dimension; padded to 8 so that
+/// any `kind & 7` indexes it without a bounds check.
+pub(crate) type Key<A> = [A; 8];
+
 #[inline(always)]
-pub(crate) fn key_of<A: Addr>(h: &PacketHeader<A>) -> [A; DIMS] {
+pub(crate) fn key_of<A: Addr>(h: &PacketHeader<A>) -> Key<A> {
+    let z = A::default();
     [
         h.src,
         h.dst,
         A::from_u16(h.sport),
         A::from_u16(h.dport),
         A::from_u16(u16::from(h.proto)),
+        z,
+        z,
+        z,
     ]
 }
 
 impl<A: Addr> Tree<A> {
     /// Moves from an internal node to the child the key falls in.
     #[inline(always)]
-    pub fn step(&self, e: Entry, key: &[A; DIMS]) -> Entry {
-        let dim = usize::from(e.kind & 7);
-        let field = key.get(dim).copied().unwrap_or_default();
+    pub fn step(&self, e: Entry, key: &Key<A>) -> Entry {
+        let field = key[usize::from(e.kind & 7)];
         let slot = e.a as usize + field.index(u32::from(e.shift), u32::from(e.mask));
         self.children.get(slot).copied().unwrap_or(Entry::EMPTY)
     }
 
     /// Walks from the root to the leaf (or empty slot) the key falls in.
     #[inline(always)]
-    pub fn descend(&self, key: &[A; DIMS]) -> Entry {
+    pub fn descend(&self, key: &Key<A>) -> Entry {
         let mut e = self.root;
         while e.is_internal() {
             e = self.step(e, key);
