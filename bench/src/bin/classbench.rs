@@ -1,6 +1,6 @@
 //! `classbench --rules FILE[.gz] --trace FILE[.gz] [--repeat N]`: builds the dataplane classifier
-//! from a ClassBench rule set, classifies the trace, and prints one JSON line
-//! `{"rules", "packets", "build_ms", "ns_per_lookup", "ns_per_lookup_single", "mismatches", "bytes"}`.
+//! from a ClassBench rule set, classifies the trace, and prints one JSON line `{"rules",
+//! "packets", "build_ms", "ns_per_lookup", "ns_per_lookup_single", "mismatches", "bytes"}`.
 //!
 //! `ns_per_lookup` is the batched path (`lookup_batch`), `ns_per_lookup_single` one `lookup` per
 //! header; each is the fastest of `repeat` passes over the trace. `mismatches` counts headers

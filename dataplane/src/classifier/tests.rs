@@ -267,9 +267,54 @@ proptest! {
     #[test]
     fn tree_agrees_with_linear_scan(
         rules in prop::collection::vec(rule_strategy(), 0..40),
-        seeds in prop::collection::vec((value32(), value32(), any::<u16>(), any::<u16>(), any::<u8>()), 0..16),
+        seeds in prop::collection::vec(seed(), 0..16),
     ) {
         let headers = headers_for(&rules, &seeds);
         assert_agrees(&rules, &headers);
     }
+
+    /// The same shapes at IPv6 width: each IPv4 value becomes the top 32 bits of an address
+    /// (range ends extend over the low 96 bits), so cuts happen above bit 96 and below it.
+    #[test]
+    fn ipv6_tree_agrees_with_linear_scan(
+        rules in prop::collection::vec(rule_strategy(), 0..24),
+        seeds in prop::collection::vec(seed(), 0..8),
+    ) {
+        let low = (1u128 << 96) - 1;
+        let widen = |r: &std::ops::RangeInclusive<u32>| {
+            (u128::from(*r.start()) << 96)..=((u128::from(*r.end()) << 96) | low)
+        };
+        let rules6: Vec<RuleSpec<u128>> = rules
+            .iter()
+            .map(|r| RuleSpec {
+                src: widen(&r.src),
+                dst: widen(&r.dst),
+                sport: r.sport.clone(),
+                dport: r.dport.clone(),
+                proto: r.proto,
+            })
+            .collect();
+        let headers: Vec<PacketHeader<u128>> = headers_for(&rules, &seeds)
+            .iter()
+            .enumerate()
+            .map(|(i, h)| PacketHeader {
+                src: (u128::from(h.src) << 96) | if i % 2 == 0 { 0 } else { low },
+                dst: (u128::from(h.dst) << 96) | (i as u128 * 0x1234_5678_9abc) & low,
+                sport: h.sport,
+                dport: h.dport,
+                proto: h.proto,
+            })
+            .collect();
+        assert_agrees(&rules6, &headers);
+    }
+}
+
+fn seed() -> impl Strategy<Value = (u32, u32, u16, u16, u8)> {
+    (
+        value32(),
+        value32(),
+        any::<u16>(),
+        any::<u16>(),
+        any::<u8>(),
+    )
 }
