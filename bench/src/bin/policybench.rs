@@ -125,7 +125,7 @@ fn round(x: f64) -> f64 {
 
 #[allow(dead_code)]
 fn program_stats(snap: &palisade_dataplane::policy::Snapshot) -> String {
-    let lens: Vec<usize> = snap.programs.iter().map(|p| p.entries.len()).collect();
+    let lens: Vec<usize> = snap.programs.iter().map(|p| p.len()).collect();
     let max = lens.iter().max().copied().unwrap_or(0);
     let avg = lens.iter().sum::<usize>() as f64 / lens.len().max(1) as f64;
     let cands: Vec<usize> = snap

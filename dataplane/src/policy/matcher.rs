@@ -2,7 +2,7 @@
 //! verdicts. Allocation-free; `&Snapshot` only.
 
 use super::decision::{Decision, LogList, Origin, SideVerdict};
-use super::program::{EntryAction, IcmpMatch, Match, PortList, Program, SideMatch};
+use super::program::{Compact, CompactSide, EntryAction, IcmpMatch, NONE, Program};
 use super::sets::AddrSets;
 use super::snapshot::Snapshot;
 use crate::flow::{FlowKey, IpProto};
@@ -132,27 +132,27 @@ impl FlowView<'_> {
             if pos < resume {
                 continue;
             }
-            let Some(entry) = program.entries.get(pos as usize) else {
+            let Some((entry, origin)) = program.entry(pos) else {
                 break;
             };
-            if !self.matches(&entry.matcher) {
+            if !self.matches(program, entry) {
                 continue;
             }
             match entry.action {
                 EntryAction::Allow => {
                     return Outcome {
                         allow: true,
-                        origin: entry.origin,
+                        origin,
                     };
                 }
                 EntryAction::Deny => {
                     return Outcome {
                         allow: false,
-                        origin: entry.origin,
+                        origin,
                     };
                 }
                 EntryAction::Log => {
-                    if let (Some(list), Origin::Rule(r)) = (logged.as_deref_mut(), entry.origin) {
+                    if let (Some(list), Origin::Rule(r)) = (logged.as_deref_mut(), origin) {
                         list.push(r);
                     }
                 }
@@ -163,7 +163,7 @@ impl FlowView<'_> {
     }
 
     #[inline]
-    fn matches(&self, m: &Match) -> bool {
+    fn matches(&self, program: &Program, m: &Compact) -> bool {
         let key = self.key;
         if m.family != 0 && m.family != if key.is_ipv6() { 6 } else { 4 } {
             return false;
@@ -183,38 +183,42 @@ impl FlowView<'_> {
         {
             return false;
         }
-        self.side_matches(&m.src, &self.src, key.src_port)
-            && self.side_matches(&m.dst, &self.dst, key.dst_port)
+        self.side_matches(program, &m.src, &self.src, key.src_port)
+            && self.side_matches(program, &m.dst, &self.dst, key.dst_port)
     }
 
     #[inline]
-    fn side_matches(&self, side: &SideMatch, addr: &AddrSets<'_>, port: u16) -> bool {
-        if side.nets.is_some_and(|s| !addr.contains(s))
-            || side.not_nets.is_some_and(|s| addr.contains(s))
-            || side.selector.is_some_and(|s| !addr.contains(s))
-            || side.not_selector.is_some_and(|s| addr.contains(s))
+    fn side_matches(
+        &self,
+        program: &Program,
+        side: &CompactSide,
+        addr: &AddrSets<'_>,
+        port: u16,
+    ) -> bool {
+        let has = |s: u32| addr.contains(s);
+        if (side.nets != NONE && !has(side.nets))
+            || (side.not_nets != NONE && has(side.not_nets))
+            || (side.selector != NONE && !has(side.selector))
+            || (side.not_selector != NONE && has(side.not_selector))
         {
             return false;
         }
-        if !side.ports.is_empty() && !self.port_in(&side.ports, addr, port) {
+        if side.ports != NONE && !self.port_in(program, side.ports, addr, port) {
             return false;
         }
-        side.not_ports.is_empty() || !self.port_in(&side.not_ports, addr, port)
+        side.not_ports == NONE || !self.port_in(program, side.not_ports, addr, port)
     }
 
-    fn port_in(&self, list: &PortList, addr: &AddrSets<'_>, port: u16) -> bool {
+    fn port_in(&self, program: &Program, list: u32, addr: &AddrSets<'_>, port: u16) -> bool {
         let protocol = self.key.protocol;
         if !IpProto::has_ports(protocol) {
             return false;
         }
-        if list
-            .ranges
-            .iter()
-            .any(|(lo, hi)| *lo <= port && port <= *hi)
-        {
+        let (ranges, named) = program.port_list(list);
+        if ranges.iter().any(|(lo, hi)| *lo <= port && port <= *hi) {
             return true;
         }
-        if list.named.is_empty() {
+        if named.is_empty() {
             return false;
         }
         let Some(ep) = addr
@@ -223,9 +227,9 @@ impl FlowView<'_> {
         else {
             return false;
         };
-        list.named.iter().any(|(scope, name)| {
+        named.iter().any(|(scope, name)| {
             // Named ports resolve on endpoints the scope selector matches by their own labels.
-            scope.is_none_or(|s| addr.endpoint_sets.binary_search(&s).is_ok())
+            (*scope == NONE || addr.endpoint_sets.binary_search(scope).is_ok())
                 && ep
                     .named_ports
                     .iter()
@@ -246,16 +250,5 @@ fn icmp_matches(icmp: &IcmpMatch, key: &FlowKey) -> Option<bool> {
     match icmp.code {
         None => Some(true),
         Some(c) => Some(key.icmp.code? == c),
-    }
-}
-
-impl Program {
-    /// Number of entries (for reports).
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 }

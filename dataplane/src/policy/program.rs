@@ -86,7 +86,15 @@ pub struct Entry {
 /// candidate entry positions. `other_bucket == NONE` when every protocol has its own bucket.
 #[derive(Debug, Clone, Default)]
 pub struct Program {
-    pub entries: Vec<Entry>,
+    /// Entries in the compact form the matcher reads (about one cache line each).
+    compact: Box<[Compact]>,
+    /// What each entry reports when it decides (read only on a match).
+    origins: Box<[Origin]>,
+    /// Port lists: (ranges offset, count, named offset, count) into `ranges` / `named`.
+    port_lists: Box<[[u32; 4]]>,
+    ranges: Box<[(u16, u16)]>,
+    /// (scope set or `NONE`, port-name id).
+    named: Box<[(u32, u32)]>,
     index: Box<[u32]>,
     buckets_at: u32,
     starts_at: u32,
@@ -94,7 +102,35 @@ pub struct Program {
     cands_at: u32,
 }
 
-const NONE: u32 = u32::MAX;
+/// The matcher-side form of one side's constraints: set ids and port-list ids, `NONE` = absent.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CompactSide {
+    pub(crate) nets: u32,
+    pub(crate) not_nets: u32,
+    pub(crate) selector: u32,
+    pub(crate) not_selector: u32,
+    pub(crate) ports: u32,
+    pub(crate) not_ports: u32,
+}
+
+/// The matcher-side form of an entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Compact {
+    pub(crate) action: EntryAction,
+    pub(crate) family: u8,
+    pub(crate) protocol: Option<u8>,
+    pub(crate) not_protocol: Option<u8>,
+    pub(crate) icmp: Option<IcmpMatch>,
+    pub(crate) not_icmp: Option<IcmpMatch>,
+    pub(crate) src: CompactSide,
+    pub(crate) dst: CompactSide,
+}
+
+/// A named port in a port list: (scope set or `NONE`, port-name id).
+pub(crate) type NamedRef = (u32, u32);
+
+/// Absent set, port list or scope.
+pub(crate) const NONE: u32 = u32::MAX;
 
 impl Program {
     /// Entries that can match a flow of `protocol` to destination port `dst_port`, in order.
@@ -125,23 +161,99 @@ impl Program {
         ix.get(at..at + len)
     }
 
+    /// The compact entry at `pos` and what it reports.
+    #[inline]
+    pub(crate) fn entry(&self, pos: u32) -> Option<(&Compact, Origin)> {
+        let i = pos as usize;
+        Some((self.compact.get(i)?, *self.origins.get(i)?))
+    }
+
+    /// A port list: numeric ranges and (scope, name) named ports.
+    #[inline]
+    pub(crate) fn port_list(&self, id: u32) -> (&[(u16, u16)], &[NamedRef]) {
+        let Some(&[ra, rn, na, nn]) = self.port_lists.get(id as usize) else {
+            return (&[], &[]);
+        };
+        let ranges = self
+            .ranges
+            .get(ra as usize..(ra + rn) as usize)
+            .unwrap_or(&[]);
+        let named = self
+            .named
+            .get(na as usize..(na + nn) as usize)
+            .unwrap_or(&[]);
+        (ranges, named)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.compact.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.compact.is_empty()
+    }
+
     /// Heap bytes including slack.
     pub fn heap_bytes(&self) -> usize {
-        let entry_extra: usize = self
-            .entries
-            .iter()
-            .map(|e| {
-                let m = &e.matcher;
-                [&m.src, &m.dst]
-                    .iter()
-                    .map(|s| {
-                        (s.ports.ranges.len() + s.not_ports.ranges.len()) * 4
-                            + (s.ports.named.len() + s.not_ports.named.len()) * 12
-                    })
-                    .sum::<usize>()
-            })
-            .sum();
-        self.entries.capacity() * std::mem::size_of::<Entry>() + entry_extra + self.index.len() * 4
+        self.compact.len() * std::mem::size_of::<Compact>()
+            + self.origins.len() * std::mem::size_of::<Origin>()
+            + self.port_lists.len() * 16
+            + self.ranges.len() * 4
+            + self.named.len() * 8
+            + self.index.len() * 4
+    }
+}
+
+/// Turns rich entries into the compact form, pooling port lists.
+#[derive(Default)]
+struct Compactor {
+    port_lists: Vec<[u32; 4]>,
+    ranges: Vec<(u16, u16)>,
+    named: Vec<(u32, u32)>,
+}
+
+impl Compactor {
+    fn ports(&mut self, list: &PortList) -> u32 {
+        if list.is_empty() {
+            return NONE;
+        }
+        let ra = self.ranges.len() as u32;
+        self.ranges.extend_from_slice(&list.ranges);
+        let na = self.named.len() as u32;
+        self.named.extend(
+            list.named
+                .iter()
+                .map(|(scope, name)| (scope.unwrap_or(NONE), *name)),
+        );
+        self.port_lists
+            .push([ra, list.ranges.len() as u32, na, list.named.len() as u32]);
+        self.port_lists.len() as u32 - 1
+    }
+
+    fn side(&mut self, side: &SideMatch) -> CompactSide {
+        CompactSide {
+            nets: side.nets.unwrap_or(NONE),
+            not_nets: side.not_nets.unwrap_or(NONE),
+            selector: side.selector.unwrap_or(NONE),
+            not_selector: side.not_selector.unwrap_or(NONE),
+            ports: self.ports(&side.ports),
+            not_ports: self.ports(&side.not_ports),
+        }
+    }
+
+    fn entry(&mut self, e: &Entry) -> Compact {
+        let m = &e.matcher;
+        Compact {
+            action: e.action,
+            family: m.family,
+            protocol: m.protocol,
+            not_protocol: m.not_protocol,
+            icmp: m.icmp,
+            not_icmp: m.not_icmp,
+            src: self.side(&m.src),
+            dst: self.side(&m.dst),
+        }
     }
 }
 
@@ -281,8 +393,14 @@ impl IndexBuilder {
         }
         let cands_at = ix.len() as u32;
         ix.extend_from_slice(&self.cands);
+        let mut compactor = Compactor::default();
+        let compact: Vec<Compact> = entries.iter().map(|e| compactor.entry(e)).collect();
         Program {
-            entries,
+            compact: compact.into(),
+            origins: entries.iter().map(|e| e.origin).collect(),
+            port_lists: compactor.port_lists.into(),
+            ranges: compactor.ranges.into(),
+            named: compactor.named.into(),
             index: ix.into_boxed_slice(),
             buckets_at,
             starts_at,
