@@ -39,14 +39,14 @@ impl Default for BuildOptions {
 }
 
 /// A region: per dimension an aligned block `base .. base + 2^bits`.
-type Region = [(u128, u32); DIMS];
+type Region<A> = [(A, u32); DIMS];
 
 /// Last offset of a block of `2^bits` values.
-fn span(bits: u32) -> u128 {
-    if bits >= 128 {
-        u128::MAX
+fn span<A: Addr>(bits: u32) -> A {
+    if bits >= A::BITS {
+        A::MAX
     } else {
-        (1u128 << bits) - 1
+        A::from_u128_lossy((1u128 << bits) - 1)
     }
 }
 
@@ -58,8 +58,8 @@ fn budget(rules: usize) -> usize {
 pub(crate) struct TreeBuilder<'r, A: Addr> {
     /// Per dimension, per rule: inclusive bounds (structure of arrays: cut selection scans one
     /// dimension of many rules).
-    lo: &'r [Vec<u128>; DIMS],
-    hi: &'r [Vec<u128>; DIMS],
+    lo: &'r [Vec<A>; DIMS],
+    hi: &'r [Vec<A>; DIMS],
     packed: &'r [PackedRule<A>],
     opts: BuildOptions,
     children: Vec<Entry>,
@@ -72,8 +72,8 @@ pub(crate) struct TreeBuilder<'r, A: Addr> {
 impl<'r, A: Addr> TreeBuilder<'r, A> {
     /// `lo[d]`, `hi[d]`, `packed` are indexed by rule index.
     pub fn new(
-        lo: &'r [Vec<u128>; DIMS],
-        hi: &'r [Vec<u128>; DIMS],
+        lo: &'r [Vec<A>; DIMS],
+        hi: &'r [Vec<A>; DIMS],
         packed: &'r [PackedRule<A>],
         opts: BuildOptions,
     ) -> Self {
@@ -93,7 +93,7 @@ impl<'r, A: Addr> TreeBuilder<'r, A> {
     /// Builds the tree of `list` (rule indices, ascending) over the whole key space.
     pub fn build(mut self, list: &[u32]) -> Result<Tree<A>, ClassifierError> {
         let bits = dim_bits::<A>();
-        let region: Region = std::array::from_fn(|d| (0, bits[d]));
+        let region: Region<A> = std::array::from_fn(|d| (A::default(), bits[d]));
         let root = if list.is_empty() {
             Entry::EMPTY
         } else {
@@ -109,11 +109,11 @@ impl<'r, A: Addr> TreeBuilder<'r, A> {
         })
     }
 
-    fn covers(&self, rule: u32, region: &Region) -> bool {
+    fn covers(&self, rule: u32, region: &Region<A>) -> bool {
         let r = rule as usize;
         (0..DIMS).all(|d| {
             let (base, bits) = region[d];
-            self.lo[d][r] <= base && self.hi[d][r] >= base + span(bits)
+            self.lo[d][r] <= base && self.hi[d][r] >= base.wrapping_add(span(bits))
         })
     }
 
@@ -121,7 +121,7 @@ impl<'r, A: Addr> TreeBuilder<'r, A> {
     fn node(
         &mut self,
         list: &[u32],
-        region: &Region,
+        region: &Region<A>,
         pending: usize,
     ) -> Result<Entry, ClassifierError> {
         // Split into segments, each ending with a rule covering the region (except maybe the last).
@@ -147,7 +147,7 @@ impl<'r, A: Addr> TreeBuilder<'r, A> {
     fn core(
         &mut self,
         seg: &[u32],
-        region: &Region,
+        region: &Region<A>,
         pending: usize,
         cont: Option<Entry>,
     ) -> Result<Entry, ClassifierError> {
@@ -218,7 +218,10 @@ impl<'r, A: Addr> TreeBuilder<'r, A> {
                 Entry::EMPTY
             } else {
                 let mut child = *region;
-                child[dim] = (base + ((i as u128) << shift), shift);
+                child[dim] = (
+                    A::from_u128_lossy(base.to_u128() + ((i as u128) << shift)),
+                    shift,
+                );
                 self.node(l, &child, below)?
             };
             self.children[first + i] = entry;
@@ -233,18 +236,22 @@ impl<'r, A: Addr> TreeBuilder<'r, A> {
     }
 
     /// Children `i0..=i1` (of `2^(bits - shift)`) that rule `r` overlaps in dimension `dim`.
-    fn child_span(&self, r: u32, dim: usize, base: u128, bits: u32, shift: u32) -> (usize, usize) {
-        let last = base + span(bits);
-        let lo = self.lo[dim][r as usize].clamp(base, last) - base;
-        let hi = self.hi[dim][r as usize].clamp(base, last) - base;
-        ((lo >> shift) as usize, (hi >> shift) as usize)
+    fn child_span(&self, r: u32, dim: usize, base: A, bits: u32, shift: u32) -> (usize, usize) {
+        let last = base.wrapping_add(span(bits));
+        let lo = self.lo[dim][r as usize]
+            .clamp(base, last)
+            .wrapping_sub(base);
+        let hi = self.hi[dim][r as usize]
+            .clamp(base, last)
+            .wrapping_sub(base);
+        (lo.index(shift, u32::MAX), hi.index(shift, u32::MAX))
     }
 
     /// The (dimension, cut bits) with the smallest largest child, or `None` if no cut makes
     /// progress. One pass over the rules per dimension: at the finest allowed cut, count rule
     /// starts per child and rules alive at each child's first value; a coarser child `j` then
     /// holds the rules alive at its first value plus those starting inside it.
-    fn choose_cut(&self, seg: &[u32], region: &Region) -> Option<(usize, u32)> {
+    fn choose_cut(&self, seg: &[u32], region: &Region<A>) -> Option<(usize, u32)> {
         let n = seg.len();
         let mut best: Option<(usize, usize, u32, usize)> = None; // (max child, space, c, dim)
         let mut starts: Vec<u32> = Vec::new();

@@ -102,8 +102,8 @@ impl<A: Addr> Classifier<A> {
                 what: "rules",
                 limit: u32::MAX as usize - 1,
             })?;
-        let mut lo: [Vec<u128>; DIMS] = Default::default();
-        let mut hi: [Vec<u128>; DIMS] = Default::default();
+        let mut lo: [Vec<A>; DIMS] = Default::default();
+        let mut hi: [Vec<A>; DIMS] = Default::default();
         let mut packed = Vec::with_capacity(rules.len());
         let mut groups: [Vec<u32>; 4] = Default::default();
         let small = |l: u128, h: u128| {
@@ -120,8 +120,8 @@ impl<A: Addr> Classifier<A> {
                 groups[g].push(i);
             }
             for d in 0..DIMS {
-                lo[d].push(l[d]);
-                hi[d].push(h[d]);
+                lo[d].push(A::from_u128_lossy(l[d]));
+                hi[d].push(A::from_u128_lossy(h[d]));
             }
         }
         let mut trees = Vec::new();

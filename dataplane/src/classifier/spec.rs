@@ -24,6 +24,8 @@ pub trait Addr: Copy + Ord + Eq + Hash + Debug + Default + Send + Sync + 'static
     fn index(self, shift: u32, mask: u32) -> usize;
     /// `self - other` modulo 2^BITS.
     fn wrapping_sub(self, other: Self) -> Self;
+    /// `self + other` modulo 2^BITS.
+    fn wrapping_add(self, other: Self) -> Self;
 }
 
 impl Addr for u32 {
@@ -47,6 +49,10 @@ impl Addr for u32 {
     fn wrapping_sub(self, other: Self) -> Self {
         u32::wrapping_sub(self, other)
     }
+    #[inline(always)]
+    fn wrapping_add(self, other: Self) -> Self {
+        u32::wrapping_add(self, other)
+    }
 }
 
 impl Addr for u128 {
@@ -69,6 +75,10 @@ impl Addr for u128 {
     #[inline(always)]
     fn wrapping_sub(self, other: Self) -> Self {
         u128::wrapping_sub(self, other)
+    }
+    #[inline(always)]
+    fn wrapping_add(self, other: Self) -> Self {
+        u128::wrapping_add(self, other)
     }
 }
 
