@@ -71,7 +71,7 @@ impl FlowView<'_> {
         let Some(index) = endpoint else {
             return SideVerdict::no_endpoint();
         };
-        let Some(ep) = self.snap.endpoints.get(index as usize) else {
+        let Some(ep) = self.snap.hot(index) else {
             return SideVerdict::no_endpoint();
         };
         if ep.is_host && self.failsafe(ingress) {
