@@ -263,6 +263,15 @@ impl<'r, A: Addr> TreeBuilder<'r, A> {
             if max_c == 0 {
                 continue;
             }
+            // A dimension in which every rule spans the whole region cannot separate them.
+            let last = base.wrapping_add(span(bits));
+            let (lo, hi) = (&self.lo[dim], &self.hi[dim]);
+            if seg
+                .iter()
+                .all(|&r| lo[r as usize] <= base && hi[r as usize] >= last)
+            {
+                continue;
+            }
             let fine = 1usize << max_c;
             starts.clear();
             starts.resize(fine, 0);

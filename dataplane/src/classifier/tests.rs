@@ -318,3 +318,48 @@ fn seed() -> impl Strategy<Value = (u32, u32, u16, u16, u8)> {
         any::<u8>(),
     )
 }
+
+/// Duplicates and staggered overlapping ranges cannot be separated by any cut; the builder must
+/// stop (big leaves) instead of cutting down to single points, and stay correct.
+#[test]
+fn degenerate_sets_stay_small_and_correct() {
+    let mut rules: Vec<RuleSpec<u32>> = (0..300)
+        .map(|_| rule4((10, 1000), (5, 5), (1, 9), ANY16, Some(6)))
+        .collect();
+    rules.extend((0..300u32).map(|i| {
+        rule4(
+            (i * 7, i * 7 + 5000),
+            (i, u32::MAX - i),
+            ANY16,
+            (i as u16, 60000),
+            None,
+        )
+    }));
+    let c = Classifier::build(&rules).unwrap();
+    assert!(c.heap_bytes() < 4 << 20, "{} bytes", c.heap_bytes());
+    let headers: Vec<_> = (0..200u32)
+        .map(|i| {
+            hdr4(
+                i * 37 % 4000,
+                (i * 13) % 400,
+                (i % 11) as u16,
+                (i * 301) as u16,
+                6,
+            )
+        })
+        .collect();
+    let reference = LinearClassifier::new(&rules);
+    for h in &headers {
+        assert_eq!(c.lookup(h), reference.lookup(h), "{h:?}");
+        assert_eq!(
+            c.lookup_from(h, 150),
+            reference.lookup_from(h, 150),
+            "{h:?}"
+        );
+        assert_eq!(
+            c.lookup_from(h, 450),
+            reference.lookup_from(h, 450),
+            "{h:?}"
+        );
+    }
+}
