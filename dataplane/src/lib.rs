@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod classifier;
+pub mod conntrack;
 pub mod flow;
 pub mod forward;
 pub mod neigh;

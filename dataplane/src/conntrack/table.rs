@@ -1,0 +1,932 @@
+//! `ConntrackTable`: lookups, inserts, revalidation, removal and incremental expiry.
+//!
+//! Contract: every method takes `&self` and may run on any number of threads at once. Lookups
+//! take no lock: a hit validates the slot's sequence, a miss validates the versions of the two
+//! buckets it probed. Writers that change the index lock the (at most two) buckets of one key,
+//! in ascending order; entries move between their two buckets only one locked pair at a time.
+
+use std::fmt;
+use std::hint::spin_loop;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
+
+use super::bucket::{Bucket, Loc, WAYS, alt, locate, positions};
+use super::config::{ConntrackConfig, ConntrackError, MidStream, Revalidation};
+use super::key::{CtKey, META_ORIG_IS_B};
+use super::slot::{
+    self, ALLOW, FreeList, LIVE, REPLIED, Slot, View, expired, expiry, later, seq,
+    with_state_expiry, writing,
+};
+use super::state::{self, Direction, Invalid, Step};
+use super::stats::{ConntrackStats, Counter, Counters};
+use super::{Decision, Hit, InsertError, Inserted, Lookup, Timestamp, Verdict};
+use crate::flow::{FlowKey, IpProto};
+
+/// Target index load at full capacity: `capacity / (WAYS * LOAD)` buckets.
+const LOAD_PERCENT: usize = 90;
+/// Lookups are pipelined in groups of this many keys.
+pub const BATCH: usize = 32;
+/// Buckets after the key's own that an insert into a full table may early-drop from.
+const EVICTION_RANGE: u32 = 8;
+/// Buckets one cuckoo path search may queue (two roots, their 20 alternatives, and 42 more)
+/// and bucket reads it may do.
+const MAX_NODES: usize = 64;
+const MAX_READS: usize = 200;
+/// Slots a full insert may sweep to reclaim expired entries before it gives up.
+const RECLAIM_BUDGET: usize = 256;
+const MAX_ATTEMPTS: usize = 4;
+
+/// The connection tracking table. See the module docs for the design.
+pub struct ConntrackTable {
+    buckets: Box<[Bucket]>,
+    slots: Box<[Slot]>,
+    free: FreeList,
+    counters: Counters,
+    seed: [u64; 4],
+    nb: u32,
+    /// Milliseconds by protocol kind and state code.
+    timeouts: [[u32; 16]; state::KINDS],
+    pickup: bool,
+    keep_established: bool,
+    max_generation: AtomicU64,
+    sweep_cursor: AtomicUsize,
+}
+
+impl fmt::Debug for ConntrackTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConntrackTable")
+            .field("capacity", &self.slots.len())
+            .field("buckets", &self.nb)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An entry found in the index.
+#[derive(Clone, Copy, Debug)]
+struct Found {
+    bucket: u32,
+    pos: usize,
+    idx: u32,
+    view: View,
+}
+
+enum Applied {
+    Hit(Hit),
+    /// Expired, or a new connection reusing a closed one's tuple: treat as absent.
+    Gone,
+    /// The slot changed under us: look again.
+    Retry,
+}
+
+struct Victim {
+    bucket: u32,
+    pos: usize,
+    idx: u32,
+    hot: u64,
+    expired: bool,
+}
+
+/// A bucket on a cuckoo search path, reached by moving `parent`'s entry at `pos_in_parent`.
+#[derive(Clone, Copy, Debug, Default)]
+struct PathNode {
+    bucket: u32,
+    parent: u16,
+    pos_in_parent: u8,
+}
+
+impl PathNode {
+    const ROOT: u16 = u16::MAX;
+
+    fn root(bucket: u32) -> Self {
+        Self {
+            bucket,
+            parent: Self::ROOT,
+            pos_in_parent: 0,
+        }
+    }
+}
+
+fn timeout_table(by_class: &[u32; 7]) -> [[u32; 16]; state::KINDS] {
+    let mut t = [[0; 16]; state::KINDS];
+    for (kind, row) in t.iter_mut().enumerate() {
+        for (code, ms) in row.iter_mut().enumerate() {
+            let class = state::timeout_class(state::KIND_PROTOCOL[kind], code as u8);
+            *ms = by_class[class as usize];
+        }
+    }
+    t
+}
+
+fn policy_word(d: &Decision) -> u64 {
+    u64::from(d.rule_id) | (u64::from(d.generation as u32) << 32)
+}
+
+impl ConntrackTable {
+    /// Allocates a table for `config.capacity` entries (all memory, up front).
+    pub fn new(config: ConntrackConfig) -> Result<Self, ConntrackError> {
+        config.validate()?;
+        let cap = config.capacity;
+        let per_bucket = WAYS * LOAD_PERCENT;
+        let nb = (cap * 100).div_ceil(per_bucket).max(2);
+        let nb = u32::try_from(nb).map_err(|_| ConntrackError::Config {
+            field: "capacity",
+            expected: "fewer entries",
+        })?;
+        Ok(Self {
+            buckets: (0..nb).map(|_| Bucket::default()).collect(),
+            slots: (0..cap).map(|_| Slot::default()).collect(),
+            free: FreeList::new(),
+            counters: Counters::new(),
+            seed: super::key::expand_seed(config.hash_seed),
+            nb,
+            timeouts: timeout_table(&config.timeouts.millis()),
+            pickup: config.mid_stream == MidStream::Pickup,
+            keep_established: config.revalidation == Revalidation::KeepEstablished,
+            max_generation: AtomicU64::new(0),
+            sweep_cursor: AtomicUsize::new(0),
+        })
+    }
+
+    /// The most entries the table holds.
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// All memory the table owns, index slack included.
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + std::mem::size_of_val(&*self.buckets)
+            + std::mem::size_of_val(&*self.slots)
+            + self.free.bytes()
+            + self.counters.bytes()
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> ConntrackStats {
+        self.counters.snapshot()
+    }
+
+    #[inline]
+    fn locate(&self, ck: &CtKey) -> Loc {
+        locate(ck.hash(&self.seed), self.nb)
+    }
+
+    #[inline]
+    fn bucket(&self, b: u32) -> &Bucket {
+        &self.buckets[b as usize]
+    }
+
+    #[inline]
+    fn timeout(&self, protocol: u8, code: u8) -> u32 {
+        self.timeouts[state::kind(protocol)][usize::from(code & 0xF)]
+    }
+
+    fn note_generation(&self, g: u64) {
+        self.max_generation.fetch_max(g, Ordering::Relaxed);
+    }
+
+    /// The full generation of a stored low half: the latest generation at most 2^32 below the
+    /// newest one the table has seen.
+    fn full_generation(&self, low: u32) -> u64 {
+        let max = self.max_generation.load(Ordering::Relaxed);
+        max.wrapping_sub(u64::from((max as u32).wrapping_sub(low)))
+    }
+
+    // ----- lookups -------------------------------------------------------------------------
+
+    /// Looks up the connection of one packet and applies the packet to its state (refreshing
+    /// its timeout). `tcp_flags` is byte 13 of the TCP header (ignored for other protocols).
+    pub fn lookup(&self, key: &FlowKey, tcp_flags: u8, now: Timestamp) -> Lookup {
+        let (ck, pkt_b) = CtKey::new(key);
+        let loc = self.locate(&ck);
+        let r = self.lookup_at(&ck, pkt_b, loc, tcp_flags, now.tick());
+        self.counters.add(counter_of(&r), 1);
+        r
+    }
+
+    /// Looks up a whole RX batch: hashes every key and touches its bucket, then reads the
+    /// buckets and touches the candidate slots, then completes each lookup. `flags[i]` is the
+    /// TCP flags byte of `keys[i]`; results go to `out[i]`. The three slices must be equally
+    /// long (extra elements of the longer ones are ignored).
+    pub fn lookup_batch(&self, keys: &[FlowKey], flags: &[u8], now: Timestamp, out: &mut [Lookup]) {
+        let n = keys.len().min(flags.len()).min(out.len());
+        let now = now.tick();
+        let (mut hits, mut invalid) = (0, 0);
+        for start in (0..n).step_by(BATCH) {
+            let end = (start + BATCH).min(n);
+            let group = &mut out[start..end];
+            hits += self.lookup_group(&keys[start..end], &flags[start..end], now, group);
+            invalid += group
+                .iter()
+                .filter(|r| matches!(r, Lookup::Invalid(_)))
+                .count();
+        }
+        self.counters.add(Counter::Hits, hits as u64);
+        self.counters
+            .add(Counter::Misses, (n - hits - invalid) as u64);
+        self.counters.add(Counter::Invalid, invalid as u64);
+    }
+
+    /// One group of at most `BATCH` keys; returns the number of hits.
+    fn lookup_group(&self, keys: &[FlowKey], flags: &[u8], now: u32, out: &mut [Lookup]) -> usize {
+        let n = keys.len();
+        let mut cks = [CtKey::default(); BATCH];
+        let mut pkt_b = [false; BATCH];
+        let mut locs = [Loc::default(); BATCH];
+        let mut cand = [u32::MAX; BATCH];
+        let mut sink = 0u64;
+        // Stage 1: normalise and hash (no memory touched but the keys).
+        for i in 0..n {
+            let (ck, b) = CtKey::new(&keys[i]);
+            cks[i] = ck;
+            pkt_b[i] = b;
+            locs[i] = self.locate(&ck);
+        }
+        // Start every bucket load. A tight loop of independent loads keeps the reorder buffer
+        // from filling before the loads are all in flight (a prefetch without `unsafe`).
+        for loc in &locs[..n] {
+            sink ^= self.bucket(loc.b1).touch();
+        }
+        // Stage 2: find each key's first candidate slot by tag, then start the slot loads.
+        for i in 0..n {
+            let loc = locs[i];
+            let mut c = self.first_tag_match(loc.b1, loc.tag);
+            if c == u32::MAX && loc.b2 != loc.b1 {
+                c = self.first_tag_match(loc.b2, loc.tag);
+            }
+            cand[i] = c;
+        }
+        for &c in &cand[..n] {
+            if let Some(s) = self.slots.get(c as usize) {
+                sink ^= s.touch();
+            }
+        }
+        std::hint::black_box(sink);
+        // Stage 3: complete each lookup; a candidate that is not the key falls back to a probe.
+        let mut hits = 0;
+        for i in 0..n {
+            let ck = &cks[i];
+            let cand = self.slots.get(cand[i] as usize).and_then(|s| {
+                let view = s.read()?;
+                view.key.same_connection(ck).then_some((s, view))
+            });
+            let applied = match cand {
+                Some((slot, view)) => self.apply(slot, &view, pkt_b[i], flags[i], now),
+                None => Applied::Retry,
+            };
+            out[i] = match applied {
+                Applied::Hit(h) => Lookup::Hit(h),
+                Applied::Gone => self.miss(ck, flags[i]),
+                Applied::Retry => self.lookup_at(ck, pkt_b[i], locs[i], flags[i], now),
+            };
+            hits += usize::from(matches!(out[i], Lookup::Hit(_)));
+        }
+        hits
+    }
+
+    #[inline]
+    fn first_tag_match(&self, b: u32, tag: u16) -> u32 {
+        let bucket = self.bucket(b);
+        match positions(bucket.candidates(tag)).next() {
+            Some(pos) => bucket.index(pos),
+            None => u32::MAX,
+        }
+    }
+
+    fn lookup_at(&self, ck: &CtKey, pkt_b: bool, loc: Loc, tcp_flags: u8, now: u32) -> Lookup {
+        loop {
+            let Some(f) = self.find(ck, loc) else {
+                return self.miss(ck, tcp_flags);
+            };
+            match self.apply(&self.slots[f.idx as usize], &f.view, pkt_b, tcp_flags, now) {
+                Applied::Hit(h) => return Lookup::Hit(h),
+                Applied::Gone => return self.miss(ck, tcp_flags),
+                Applied::Retry => spin_loop(),
+            }
+        }
+    }
+
+    fn miss(&self, ck: &CtKey, tcp_flags: u8) -> Lookup {
+        match state::open(ck.protocol(), ck.icmp().icmp_type, tcp_flags, self.pickup) {
+            Ok(_) => Lookup::Miss,
+            Err(e) => Lookup::Invalid(e),
+        }
+    }
+
+    /// Finds `ck` in its two buckets; a miss is confirmed against both buckets' versions.
+    fn find(&self, ck: &CtKey, loc: Loc) -> Option<Found> {
+        let (x, y) = (self.bucket(loc.b1), self.bucket(loc.b2));
+        loop {
+            // Each version is read just before its bucket's probe: a hit in the first bucket
+            // never touches the second's line. An entry moving between the buckets between
+            // the two probes changes the first bucket's version (a move locks both).
+            let v1 = x.read_version();
+            if let Some(f) = self.probe(loc.b1, ck, loc.tag) {
+                return Some(f);
+            }
+            let v2 = y.read_version();
+            if loc.b2 != loc.b1
+                && let Some(f) = self.probe(loc.b2, ck, loc.tag)
+            {
+                return Some(f);
+            }
+            fence(Ordering::Acquire);
+            if x.version_unchanged(v1) && y.version_unchanged(v2) {
+                return None;
+            }
+            spin_loop();
+        }
+    }
+
+    fn probe(&self, b: u32, ck: &CtKey, tag: u16) -> Option<Found> {
+        let bucket = self.bucket(b);
+        for pos in positions(bucket.candidates(tag)) {
+            let idx = bucket.index(pos);
+            let Some(view) = self.slots.get(idx as usize).and_then(Slot::read) else {
+                continue;
+            };
+            if view.key.same_connection(ck) {
+                return Some(Found {
+                    bucket: b,
+                    pos,
+                    idx,
+                    view,
+                });
+            }
+        }
+        None
+    }
+
+    fn direction(view: &View, pkt_b: bool) -> Direction {
+        if pkt_b == (view.key.meta & META_ORIG_IS_B != 0) {
+            Direction::Original
+        } else {
+            Direction::Reply
+        }
+    }
+
+    #[inline(always)]
+    fn hit_of(&self, view: &View, hot: u64, dir: Direction) -> Hit {
+        let replied = hot & REPLIED != 0;
+        Hit {
+            direction: dir,
+            decision: Decision {
+                verdict: if hot & ALLOW != 0 {
+                    Verdict::Allow
+                } else {
+                    Verdict::Deny
+                },
+                rule_id: view.policy as u32,
+                generation: self.full_generation((view.policy >> 32) as u32),
+            },
+            state: state::public(slot::state(hot)),
+            replied,
+            icmp_meta: (view.key.meta >> 32) as u32,
+            keep: self.keep_established && replied,
+        }
+    }
+
+    /// Applies one packet to a found entry: state transition and timeout refresh, written
+    /// only when they change (at most once per millisecond per entry).
+    #[inline(always)]
+    fn apply(&self, slot: &Slot, view: &View, pkt_b: bool, tcp_flags: u8, now: u32) -> Applied {
+        let proto = view.key.protocol();
+        let dir = Self::direction(view, pkt_b);
+        let mut h = view.hot;
+        loop {
+            if expired(expiry(h), now) {
+                return Applied::Gone;
+            }
+            let code = slot::state(h);
+            let next = match state::step(proto, code, dir, tcp_flags) {
+                Step::Reopen => return Applied::Gone,
+                Step::To(c) => c,
+            };
+            let mut exp = now.wrapping_add(self.timeout(proto, next));
+            if next == code && !later(exp, expiry(h)) {
+                exp = expiry(h);
+            }
+            let mut new = with_state_expiry(h, next, exp);
+            if dir == Direction::Reply {
+                new |= REPLIED;
+            }
+            if new == h {
+                return Applied::Hit(self.hit_of(view, h, dir));
+            }
+            match slot
+                .hot()
+                .compare_exchange_weak(h, new, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return Applied::Hit(self.hit_of(view, new, dir)),
+                Err(cur) if cur & LIVE != 0 && seq(cur) == seq(h) => h = cur,
+                Err(_) => return Applied::Retry,
+            }
+        }
+    }
+
+    /// Looks up the connection an ICMP error belongs to. `outer` is the error packet's key
+    /// (ICMP/ICMPv6 with its type), `inner` the key of the header it embeds, as that packet
+    /// was sent. The error must be addressed to the embedded packet's source. Related packets
+    /// do not change the connection's state or timeout.
+    pub fn lookup_related(&self, outer: &FlowKey, inner: &FlowKey, now: Timestamp) -> Lookup {
+        let is_error = outer
+            .icmp
+            .icmp_type
+            .is_some_and(|t| state::is_icmp_error(outer.protocol, t));
+        let family_ok = (outer.protocol == IpProto::ICMPV6) == inner.is_ipv6()
+            && outer.is_ipv6() == inner.is_ipv6();
+        let mut r = Lookup::Invalid(Invalid::IcmpUnrelated);
+        if is_error && family_ok && outer.dst == inner.src {
+            let (ck, pkt_b) = CtKey::new(inner);
+            if let Some(f) = self.find(&ck, self.locate(&ck))
+                && !expired(expiry(f.view.hot), now.tick())
+            {
+                let dir = Self::direction(&f.view, pkt_b);
+                r = Lookup::Related(self.hit_of(&f.view, f.view.hot, dir));
+            }
+        }
+        self.counters.add(counter_of(&r), 1);
+        r
+    }
+
+    // ----- writers ---------------------------------------------------------------------------
+
+    fn lock_pair(&self, loc: Loc) {
+        let (lo, hi) = (loc.b1.min(loc.b2), loc.b1.max(loc.b2));
+        self.bucket(lo).lock();
+        if hi != lo {
+            self.bucket(hi).lock();
+        }
+    }
+
+    fn unlock_pair(&self, loc: Loc) {
+        self.bucket(loc.b1).unlock();
+        if loc.b2 != loc.b1 {
+            self.bucket(loc.b2).unlock();
+        }
+    }
+
+    fn find_locked(&self, ck: &CtKey, loc: Loc) -> Option<Found> {
+        self.probe(loc.b1, ck, loc.tag).or_else(|| {
+            (loc.b2 != loc.b1)
+                .then(|| self.probe(loc.b2, ck, loc.tag))
+                .flatten()
+        })
+    }
+
+    /// Creates the entry for a packet that missed, with the matcher's decision. `key` is the
+    /// packet's key, which becomes the original direction. If another thread created the
+    /// entry first, the packet is applied to that entry and `Existing` returns its hit.
+    pub fn insert(
+        &self,
+        key: &FlowKey,
+        tcp_flags: u8,
+        decision: Decision,
+        now: Timestamp,
+    ) -> Result<Inserted, InsertError> {
+        let (ck, pkt_b) = CtKey::new(key);
+        let proto = ck.protocol();
+        let code = state::open(proto, key.icmp.icmp_type, tcp_flags, self.pickup)
+            .map_err(InsertError::Invalid)?;
+        self.note_generation(decision.generation);
+        let loc = self.locate(&ck);
+        let now = now.tick();
+        let mut bits = with_state_expiry(0, code, now.wrapping_add(self.timeout(proto, code)));
+        if decision.verdict == Verdict::Allow {
+            bits |= ALLOW;
+        }
+        let policy = policy_word(&decision);
+        let mut reclaimed = false;
+        let mut try_moves = true;
+        // Start both bucket loads before the locks' atomic operations serialise them.
+        std::hint::black_box(self.bucket(loc.b1).touch() ^ self.bucket(loc.b2).touch());
+        for attempt in 0..MAX_ATTEMPTS {
+            self.lock_pair(loc);
+            if let Some(f) = self.find_locked(&ck, loc) {
+                let h = f.view.hot;
+                let dir = Self::direction(&f.view, pkt_b);
+                let dead = expired(expiry(h), now);
+                let reopen = state::step(proto, slot::state(h), dir, tcp_flags) == Step::Reopen;
+                if dead || reopen {
+                    let slot = &self.slots[f.idx as usize];
+                    let killed = slot.kill_if(h);
+                    if killed {
+                        slot.init(&ck, policy, bits);
+                    }
+                    self.unlock_pair(loc);
+                    if killed {
+                        let c = if dead {
+                            Counter::EvictedExpired
+                        } else {
+                            Counter::Removed
+                        };
+                        self.counters.add(c, 1);
+                        self.counters.add(Counter::Inserts, 1);
+                        return Ok(Inserted::New);
+                    }
+                    continue;
+                }
+                self.unlock_pair(loc);
+                if let Lookup::Hit(h) = self.lookup_at(&ck, pkt_b, loc, tcp_flags, now) {
+                    return Ok(Inserted::Existing(h));
+                }
+                continue;
+            }
+            let free1 = self.bucket(loc.b1).free_positions();
+            let free2 = self.bucket(loc.b2).free_positions();
+            let target = match (free1, free2) {
+                (0, 0) => None,
+                (0, f) => Some((loc.b2, f.trailing_zeros() as usize)),
+                (f, _) => Some((loc.b1, f.trailing_zeros() as usize)),
+            };
+            if let Some((b, pos)) = target {
+                let idx = match self.free.pop(&self.slots) {
+                    Some(idx) => Some(idx),
+                    None => self.evict_for_slot(loc, now),
+                };
+                if let Some(idx) = idx {
+                    self.slots[idx as usize].init(&ck, policy, bits);
+                    self.bucket(b).set(pos, loc.tag, idx);
+                    self.unlock_pair(loc);
+                    self.counters.add(Counter::Inserts, 1);
+                    return Ok(Inserted::New);
+                }
+                self.unlock_pair(loc);
+                if !reclaimed {
+                    reclaimed = true;
+                    if self.sweep_ticks(now, RECLAIM_BUDGET) > 0 {
+                        continue;
+                    }
+                }
+                break;
+            }
+            // Both buckets full: move entries along a cuckoo path, or replace a victim.
+            if try_moves && attempt + 1 < MAX_ATTEMPTS {
+                self.unlock_pair(loc);
+                try_moves = self.make_room(loc);
+                continue;
+            }
+            if let Some(v) = self.pick_victim(&[loc.b1, loc.b2], now) {
+                let slot = &self.slots[v.idx as usize];
+                if slot.kill_if(v.hot) {
+                    slot.init(&ck, policy, bits);
+                    self.bucket(v.bucket).set(v.pos, loc.tag, v.idx);
+                    self.unlock_pair(loc);
+                    self.count_eviction(v.expired);
+                    self.counters.add(Counter::Inserts, 1);
+                    return Ok(Inserted::New);
+                }
+            }
+            self.unlock_pair(loc);
+            break;
+        }
+        self.counters.add(Counter::InsertFailures, 1);
+        Err(InsertError::Full)
+    }
+
+    fn count_eviction(&self, expired: bool) {
+        self.counters.add(
+            if expired {
+                Counter::EvictedExpired
+            } else {
+                Counter::EvictedEarlyDrop
+            },
+            1,
+        );
+    }
+
+    /// The best victim among the entries of `buckets` (all locked by the caller): an expired
+    /// entry, else the early-droppable one that expires first. Never an established entry.
+    fn pick_victim(&self, buckets: &[u32], now: u32) -> Option<Victim> {
+        let mut best: Option<Victim> = None;
+        for &b in buckets {
+            let bucket = self.bucket(b);
+            for pos in (0..WAYS).filter(|&p| bucket.tag(p) != 0) {
+                let idx = bucket.index(pos);
+                let h = self.slots[idx as usize].hot().load(Ordering::Relaxed);
+                if h & LIVE == 0 || writing(h) {
+                    continue;
+                }
+                let exp = expired(expiry(h), now);
+                let drop = state::droppable(slot::state(h), h & REPLIED != 0) || h & ALLOW == 0;
+                if !exp && !drop {
+                    continue;
+                }
+                let v = Victim {
+                    bucket: b,
+                    pos,
+                    idx,
+                    hot: h,
+                    expired: exp,
+                };
+                if exp {
+                    return Some(v);
+                }
+                if best
+                    .as_ref()
+                    .is_none_or(|o| later(expiry(o.hot), expiry(h)))
+                {
+                    best = Some(v);
+                }
+            }
+        }
+        best
+    }
+
+    /// The table is full: frees a slot by evicting from the key's buckets (locked by the
+    /// caller) or, failing that, from the next few buckets (like nf_conntrack's early drop).
+    fn evict_for_slot(&self, loc: Loc, now: u32) -> Option<u32> {
+        if let Some(v) = self.pick_victim(&[loc.b1, loc.b2], now)
+            && self.slots[v.idx as usize].kill_if(v.hot)
+        {
+            self.bucket(v.bucket).clear(v.pos);
+            self.count_eviction(v.expired);
+            return Some(v.idx);
+        }
+        for k in 1..=EVICTION_RANGE {
+            let z = (loc.b1 + k) % self.nb;
+            if z == loc.b1 || z == loc.b2 || !self.bucket(z).try_lock() {
+                continue;
+            }
+            let mut got = None;
+            if let Some(v) = self.pick_victim(&[z], now)
+                && self.slots[v.idx as usize].kill_if(v.hot)
+            {
+                self.bucket(z).clear(v.pos);
+                self.count_eviction(v.expired);
+                got = Some(v.idx);
+            }
+            self.bucket(z).unlock();
+            if got.is_some() {
+                return got;
+            }
+        }
+        None
+    }
+
+    /// Searches (breadth first, without locks) for a path of moves that frees a position in
+    /// `loc.b1` or `loc.b2`, then performs it from the far end, one locked pair per move.
+    fn make_room(&self, loc: Loc) -> bool {
+        let mut nodes = [PathNode::default(); MAX_NODES];
+        nodes[0] = PathNode::root(loc.b1);
+        nodes[1] = PathNode::root(loc.b2);
+        let mut len = if loc.b2 == loc.b1 { 1 } else { 2 };
+        let mut reads = 0;
+        let mut head = 0;
+        while head < len && reads < MAX_READS {
+            let node = nodes[head];
+            let bucket = self.bucket(node.bucket);
+            // Where each entry could go; start all ten bucket loads before looking at any.
+            let mut dest = [u32::MAX; WAYS];
+            let mut sink = 0;
+            for (pos, d) in dest.iter_mut().enumerate() {
+                let tag = bucket.tag(pos);
+                if tag != 0 {
+                    let to = alt(node.bucket, tag, self.nb);
+                    if to != node.bucket {
+                        *d = to;
+                        sink ^= self.bucket(to).touch();
+                    }
+                }
+            }
+            std::hint::black_box(sink);
+            for (pos, &to) in dest.iter().enumerate() {
+                if to == u32::MAX {
+                    continue;
+                }
+                reads += 1;
+                let free = self.bucket(to).free_positions();
+                if free != 0 {
+                    return self.run_path(&nodes, head, pos, to, free.trailing_zeros() as usize);
+                }
+                if len < MAX_NODES {
+                    nodes[len] = PathNode {
+                        bucket: to,
+                        parent: head as u16,
+                        pos_in_parent: pos as u8,
+                    };
+                    len += 1;
+                }
+            }
+            head += 1;
+        }
+        false
+    }
+
+    /// Moves `nodes[at]`'s entry at `pos` into `to[free]`, then each ancestor's entry into the
+    /// position just vacated, up to the root.
+    fn run_path(&self, nodes: &[PathNode], at: usize, pos: usize, to: u32, free: usize) -> bool {
+        let mut node = nodes[at];
+        if !self.move_entry(node.bucket, pos, to, free) {
+            return false;
+        }
+        let mut vacated = pos;
+        while node.parent != PathNode::ROOT {
+            let parent = nodes[usize::from(node.parent)];
+            let from = usize::from(node.pos_in_parent);
+            if !self.move_entry(parent.bucket, from, node.bucket, vacated) {
+                return false;
+            }
+            vacated = from;
+            node = parent;
+        }
+        true
+    }
+
+    /// Moves one entry from `src[sp]` to its alternative bucket `dst[dp]`, if still valid.
+    fn move_entry(&self, src: u32, sp: usize, dst: u32, dp: usize) -> bool {
+        let pair = Loc {
+            b1: src,
+            b2: dst,
+            tag: 0,
+        };
+        self.lock_pair(pair);
+        let (s, d) = (self.bucket(src), self.bucket(dst));
+        let tag = s.tag(sp);
+        let ok = tag != 0 && alt(src, tag, self.nb) == dst && d.tag(dp) == 0;
+        if ok {
+            // Copy first, then clear: the entry is never absent from both buckets.
+            d.set(dp, tag, s.index(sp));
+            s.clear(sp);
+        }
+        self.unlock_pair(pair);
+        if ok {
+            self.counters.add(Counter::Moves, 1);
+        }
+        ok
+    }
+
+    /// Removes the connection of `key` (either direction). Returns whether it existed.
+    pub fn remove(&self, key: &FlowKey) -> bool {
+        let (ck, _) = CtKey::new(key);
+        let loc = self.locate(&ck);
+        // Holding the first bucket pins whatever is in it (moves lock both ends), so an entry
+        // found there can go without touching the second bucket's line.
+        let first = self.bucket(loc.b1);
+        first.lock();
+        let mut found = self.probe(loc.b1, &ck, loc.tag);
+        let mut held = Loc { b2: loc.b1, ..loc };
+        if found.is_none() && loc.b2 != loc.b1 {
+            let second = self.bucket(loc.b2);
+            let in_order = loc.b2 > loc.b1;
+            if in_order {
+                second.lock();
+            } else if !second.try_lock() {
+                first.unlock();
+                self.lock_pair(loc);
+            }
+            held = loc;
+            found = self.find_locked(&ck, loc);
+        }
+        if let Some(f) = found {
+            self.slots[f.idx as usize].kill();
+            self.bucket(f.bucket).clear(f.pos);
+        }
+        self.unlock_pair(held);
+        match found {
+            Some(f) => {
+                self.free.push(&self.slots, f.idx);
+                self.counters.add(Counter::Removed, 1);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stores the matcher's new decision for the connection of `key` (either direction),
+    /// after the caller re-checked its original-direction key under a newer generation.
+    /// Returns false if the entry is gone or already holds this or a newer generation.
+    pub fn revalidate(&self, key: &FlowKey, decision: Decision) -> bool {
+        self.note_generation(decision.generation);
+        let (ck, _) = CtKey::new(key);
+        let loc = self.locate(&ck);
+        let allow = decision.verdict == Verdict::Allow;
+        let newer =
+            |old_policy: u64| self.full_generation((old_policy >> 32) as u32) < decision.generation;
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(f) = self.find(&ck, loc) else {
+                return false;
+            };
+            if !newer(f.view.policy) {
+                return false;
+            }
+            let slot = &self.slots[f.idx as usize];
+            if slot.rewrite_policy(seq(f.view.hot), policy_word(&decision), allow, newer) {
+                self.counters.add(Counter::Revalidations, 1);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Expires entries whose timeout has passed, visiting at most `budget` slots from where
+    /// the previous call stopped. Returns how many it removed. A full pass over the table
+    /// takes `capacity / budget` calls; an entry outlives its timeout by at most one pass.
+    pub fn sweep(&self, now: Timestamp, budget: usize) -> usize {
+        self.sweep_ticks(now.tick(), budget)
+    }
+
+    fn sweep_ticks(&self, now: u32, budget: usize) -> usize {
+        let cap = self.slots.len();
+        let budget = budget.min(cap);
+        let start = self.sweep_cursor.fetch_add(budget, Ordering::Relaxed) % cap;
+        let mut removed = 0;
+        for i in 0..budget {
+            let idx = if start + i >= cap {
+                start + i - cap
+            } else {
+                start + i
+            };
+            let h = self.slots[idx].hot().load(Ordering::Relaxed);
+            if h & LIVE != 0 && !writing(h) && expired(expiry(h), now) && self.expire(idx, now) {
+                removed += 1;
+            }
+        }
+        self.counters.add(Counter::Expired, removed as u64);
+        removed
+    }
+
+    fn expire(&self, idx: usize, now: u32) -> bool {
+        let slot = &self.slots[idx];
+        let Some(view) = slot.read() else {
+            return false;
+        };
+        if !expired(expiry(view.hot), now) {
+            return false;
+        }
+        let loc = self.locate(&view.key);
+        self.lock_pair(loc);
+        let mut at = None;
+        for b in [loc.b1, loc.b2] {
+            let bucket = self.bucket(b);
+            if let Some(pos) =
+                positions(bucket.matches(loc.tag)).find(|&p| bucket.index(p) as usize == idx)
+            {
+                at = Some((b, pos));
+                break;
+            }
+        }
+        let done = match at {
+            Some((b, pos)) if slot.kill_if(view.hot) => {
+                self.bucket(b).clear(pos);
+                true
+            }
+            _ => false,
+        };
+        self.unlock_pair(loc);
+        if done {
+            self.free.push(&self.slots, idx as u32);
+        }
+        done
+    }
+}
+
+fn counter_of(r: &Lookup) -> Counter {
+    match r {
+        Lookup::Hit(_) => Counter::Hits,
+        Lookup::Miss => Counter::Misses,
+        Lookup::Invalid(_) => Counter::Invalid,
+        Lookup::Related(_) => Counter::Related,
+    }
+}
+
+#[cfg(test)]
+impl ConntrackTable {
+    /// Test helper: every live entry's key, checking index/slot agreement on the way.
+    pub(crate) fn audit(&self) -> Vec<CtKey> {
+        let mut seen = vec![false; self.slots.len()];
+        let mut keys = Vec::new();
+        for (b, bucket) in self.buckets.iter().enumerate() {
+            for pos in (0..WAYS).filter(|&p| bucket.tag(p) != 0) {
+                let idx = bucket.index(pos) as usize;
+                assert!(!seen[idx], "slot {idx} indexed twice");
+                seen[idx] = true;
+                let view = self.slots[idx].read().expect("indexed slot is live");
+                let loc = self.locate(&view.key);
+                assert_eq!(loc.tag, bucket.tag(pos));
+                assert!(
+                    b as u32 == loc.b1 || b as u32 == loc.b2,
+                    "entry outside its buckets"
+                );
+                keys.push(view.key);
+            }
+        }
+        for (idx, slot) in self.slots.iter().enumerate() {
+            assert_eq!(
+                slot.read().is_some(),
+                seen[idx],
+                "slot {idx} live but not indexed"
+            );
+        }
+        keys
+    }
+
+    /// Test helper: the expiry tick of every live entry.
+    pub(crate) fn live_expiries(&self) -> Vec<u32> {
+        self.slots
+            .iter()
+            .filter_map(Slot::read)
+            .map(|v| expiry(v.hot))
+            .collect()
+    }
+}
