@@ -13,10 +13,12 @@
 pub mod classifier;
 pub mod conntrack;
 pub mod flow;
+pub mod flowlog;
 pub mod forward;
 pub mod neigh;
 pub mod net;
 pub mod packet;
+pub mod pipeline;
 pub mod policy;
 
 pub use flow::{FlowKey, IcmpFields, IpProto};

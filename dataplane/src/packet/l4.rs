@@ -89,6 +89,7 @@ const NONE: Transport = Transport {
 };
 
 /// Reads the transport header of `protocol` from `l4` (the IP payload).
+#[inline]
 pub(super) fn transport(
     protocol: u8,
     v6: bool,

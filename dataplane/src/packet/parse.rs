@@ -47,6 +47,7 @@ pub(super) struct IpHeader {
 }
 
 /// Parses one frame. See the module contract.
+#[inline]
 pub fn parse_frame(frame: &[u8]) -> Result<Parsed, DropReason> {
     let eth = Ethernet2HeaderSlice::from_slice(frame).map_err(|_| DropReason::Runt)?;
     let eth_dst = MacAddr(eth.destination());
@@ -106,6 +107,7 @@ fn arp(bytes: &[u8]) -> Result<ArpInfo, DropReason> {
 }
 
 /// The frame's own IP packet, starting at `l3_offset`.
+#[inline]
 fn ip_packet(bytes: &[u8], l3_offset: usize, v6: bool) -> Result<IpInfo, DropReason> {
     let ip = if v6 {
         ipv6_header(bytes, Mode::Frame)?
@@ -130,6 +132,7 @@ fn ip_packet(bytes: &[u8], l3_offset: usize, v6: bool) -> Result<IpInfo, DropRea
 }
 
 /// Reads an IPv4 header (with options).
+#[inline]
 pub(super) fn ipv4_header(bytes: &[u8], mode: Mode) -> Result<IpHeader, DropReason> {
     let h = Ipv4HeaderSlice::from_slice(bytes).map_err(|e| match e {
         ipv4::HeaderSliceError::Len(_) => DropReason::TruncatedIpHeader,
