@@ -15,5 +15,6 @@ pub mod flows;
 pub mod inventory;
 pub mod model;
 pub mod policy;
+pub mod run;
 pub mod selector;
 pub mod store;

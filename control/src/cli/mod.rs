@@ -25,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Evaluate flows offline against a policy store ("what would happen if...").
     Eval(EvalArgs),
+    /// Enforce policy on this node: the privileged dataplane process (see DESIGN.md).
+    Run(crate::run::RunArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -72,5 +74,6 @@ pub fn main() -> ExitCode {
                 EvalOutcome::InvalidInput => ExitCode::from(2),
             }
         }
+        Command::Run(args) => crate::run::main(&args),
     }
 }

@@ -1,0 +1,333 @@
+//! The worker loop: receive a batch, run the pipeline against the snapshot published for this
+//! batch, execute its actions, flush TX; sleep in poll() when idle.
+//!
+//! Contract (STYLE.md §5): the current [`Published`] (snapshot + routes) is loaded once per
+//! batch and the clock read once per batch; housekeeping (conntrack expiry, neighbour probes,
+//! counters publication) is bounded and periodic. While a TX ring is full no RX is taken
+//! (backpressure). The pipeline sees every frame of a batch at once through a per-worker
+//! scratch copy (`PacketIo` lends one frame buffer at a time): frames are copied in before and
+//! written back after the pipeline — two copies per forwarded frame.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use palisade_dataplane::conntrack::Timestamp;
+use palisade_dataplane::forward::RouteTable;
+use palisade_dataplane::pipeline::{Action, FrameRef, Pipeline, PipelineCounters};
+use palisade_dataplane::policy::Snapshot;
+use palisade_xsk::ring::Rings;
+use palisade_xsk::{Frame, IoStats, PacketIo, Ports, Received, XskError};
+
+use super::endpoints::NeighbourProbe;
+
+/// What the control thread publishes for the workers (swapped as a whole, RCU style).
+#[derive(Debug)]
+pub struct Published {
+    pub snapshot: Snapshot,
+    pub routes: RouteTable,
+    /// Pod IPv4 addresses whose MAC the worker resolves itself if it has not learned it.
+    pub probes: Vec<NeighbourProbe>,
+}
+
+/// What a worker needs from its port I/O besides [`PacketIo`].
+pub trait PortIoInfo {
+    fn io_stats(&self) -> IoStats;
+    /// Bytes a frame can hold.
+    fn frame_room(&self) -> usize;
+}
+
+impl<R: Rings> PortIoInfo for Ports<R> {
+    fn io_stats(&self) -> IoStats {
+        self.stats().clone()
+    }
+
+    fn frame_room(&self) -> usize {
+        self.frame_capacity()
+    }
+}
+
+/// A worker's counters, published to the control thread.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WorkerStats {
+    pub pipeline: PipelineCounters,
+    pub io: IoStats,
+    /// Batches processed (RX calls that returned frames).
+    pub batches: u64,
+    /// Sleeps in poll().
+    pub idle_waits: u64,
+    /// Iterations that found a TX ring full and took no RX.
+    pub backpressure: u64,
+    /// ARP requests sent to resolve pods that had not spoken yet.
+    pub neighbour_probes: u64,
+    /// Snapshot generation of the last batch.
+    pub generation: u64,
+}
+
+/// Scratch bytes per frame (frames are at most this long; longer ones are truncated, and so
+/// dropped by the parser as malformed).
+const MAX_SCRATCH: usize = 4096;
+/// How often unresolved pods are probed.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// How often counters are published.
+const REPORT_EVERY: Duration = Duration::from_millis(500);
+/// Conntrack slots visited per housekeeping round.
+const SWEEP_BUDGET: usize = 1024;
+const ARP_LEN: usize = 42;
+
+/// One worker: its port I/O, its pipeline and reusable buffers.
+#[derive(Debug)]
+pub struct Worker<I> {
+    io: I,
+    pipeline: Pipeline,
+    gateway_v4: Ipv4Addr,
+    batch: usize,
+    room: usize,
+    rx: Vec<Received>,
+    scratch: Vec<u8>,
+    lens: Vec<usize>,
+    actions: Vec<Action>,
+    pending: Vec<Vec<Frame>>,
+    stats: WorkerStats,
+}
+
+impl<I: PacketIo + PortIoInfo> Worker<I> {
+    pub fn new(io: I, pipeline: Pipeline, gateway_v4: Ipv4Addr, batch: usize) -> Self {
+        let room = io.frame_room().min(MAX_SCRATCH);
+        let ports = io.port_count();
+        Self {
+            io,
+            pipeline,
+            gateway_v4,
+            batch,
+            room,
+            rx: Vec::with_capacity(batch),
+            scratch: vec![0; batch * room],
+            lens: Vec::with_capacity(batch),
+            actions: Vec::with_capacity(batch),
+            pending: (0..ports).map(|_| Vec::new()).collect(),
+            stats: WorkerStats::default(),
+        }
+    }
+
+    pub fn io(&self) -> &I {
+        &self.io
+    }
+
+    pub fn io_mut(&mut self) -> &mut I {
+        &mut self.io
+    }
+
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> WorkerStats {
+        let mut s = self.stats.clone();
+        s.pipeline = *self.pipeline.counters();
+        s.io = self.io.io_stats();
+        s
+    }
+
+    /// Sends what TX refused earlier; true when everything went out.
+    fn drain_pending(&mut self) -> Result<bool, XskError> {
+        let mut clear = true;
+        for (p, frames) in self.pending.iter_mut().enumerate() {
+            if !frames.is_empty() {
+                self.io.send(xsk_port(p), frames)?;
+                clear &= frames.is_empty();
+            }
+        }
+        Ok(clear)
+    }
+
+    /// One iteration: returns the number of frames received (0 when idle or backlogged).
+    pub fn step(&mut self, published: &Published, now: Timestamp) -> Result<usize, XskError> {
+        self.stats.generation = published.snapshot.generation;
+        if !self.drain_pending()? {
+            self.stats.backpressure += 1;
+            self.io.flush()?;
+            return Ok(0);
+        }
+        let n = self.io.recv(&mut self.rx, self.batch)?;
+        if n == 0 {
+            self.io.flush()?;
+            return Ok(0);
+        }
+        self.stats.batches += 1;
+        let room = self.room;
+        self.lens.clear();
+        for (r, slot) in self.rx.iter().zip(self.scratch.chunks_mut(room)) {
+            let data = self.io.data(&r.frame);
+            let len = data.len().min(room);
+            slot[..len].copy_from_slice(&data[..len]);
+            self.lens.push(len);
+        }
+        {
+            let mut refs: Vec<FrameRef<'_>> = self
+                .scratch
+                .chunks_mut(room)
+                .zip(self.rx.iter().zip(&self.lens))
+                .map(|(buf, (r, &len))| FrameRef {
+                    buf,
+                    len,
+                    port: r.port.0,
+                })
+                .collect();
+            self.pipeline.process_batch(
+                &mut refs,
+                now,
+                &published.routes,
+                &published.snapshot,
+                &mut self.actions,
+            );
+        }
+        for (i, Received { mut frame, .. }) in self.rx.drain(..).enumerate() {
+            let slot = self
+                .scratch
+                .get(i * room..(i + 1) * room)
+                .unwrap_or_default();
+            let (port, len) = match self.actions.get(i) {
+                Some(Action::Forward { port }) => (*port, self.lens.get(i).copied().unwrap_or(0)),
+                Some(Action::Reply { port, len }) => (*port, *len),
+                Some(Action::Drop(_)) | None => {
+                    self.io.release(frame);
+                    continue;
+                }
+            };
+            let out = usize::from(port);
+            if out >= self.pending.len()
+                || len > slot.len()
+                || self.io.set_len(&mut frame, len).is_err()
+            {
+                self.io.release(frame);
+                continue;
+            }
+            self.io.data_mut(&mut frame).copy_from_slice(&slot[..len]);
+            if let Some(q) = self.pending.get_mut(out) {
+                q.push(frame);
+            }
+        }
+        self.drain_pending()?;
+        self.io.flush()?;
+        Ok(n)
+    }
+
+    /// Sends an ARP request from the gateway to every pod address not resolved yet.
+    pub fn probe_neighbours(&mut self, published: &Published) -> Result<usize, XskError> {
+        let mut sent = 0;
+        for probe in &published.probes {
+            if self
+                .pipeline
+                .learned()
+                .lookup(probe.port, IpAddr::V4(probe.addr))
+                .is_some()
+            {
+                continue;
+            }
+            let Some(mut frame) = self.io.alloc() else {
+                break;
+            };
+            let out = usize::from(probe.port);
+            if out >= self.pending.len() || self.io.set_len(&mut frame, ARP_LEN).is_err() {
+                self.io.release(frame);
+                continue;
+            }
+            write_arp_request(
+                self.io.data_mut(&mut frame),
+                probe.gateway_mac.0,
+                self.gateway_v4,
+                probe.addr,
+            );
+            if let Some(q) = self.pending.get_mut(out) {
+                q.push(frame);
+                sent += 1;
+            }
+        }
+        self.stats.neighbour_probes += sent as u64;
+        Ok(sent)
+    }
+
+    /// Runs until `stop`: see the module contract. `report` gets the counters periodically
+    /// and at the end.
+    pub fn run(
+        &mut self,
+        shared: &ArcSwap<Published>,
+        stop: &AtomicBool,
+        epoch: Instant,
+        idle: Duration,
+        report: &Mutex<WorkerStats>,
+    ) -> Result<(), XskError> {
+        let mut last_probe: Option<Instant> = None;
+        let mut last_report = Instant::now();
+        let mut iterations: u64 = 0;
+        let result = loop {
+            if stop.load(Ordering::Relaxed) {
+                break Ok(());
+            }
+            let wall = Instant::now();
+            let now = Timestamp::from_nanos(
+                u64::try_from(wall.duration_since(epoch).as_nanos()).unwrap_or(u64::MAX),
+            );
+            let received = {
+                let published = shared.load();
+                if last_probe.is_none_or(|t| wall.duration_since(t) >= PROBE_EVERY) {
+                    last_probe = Some(wall);
+                    if let Err(e) = self.probe_neighbours(&published) {
+                        break Err(e);
+                    }
+                }
+                match self.step(&published, now) {
+                    Ok(n) => n,
+                    Err(e) => break Err(e),
+                }
+            };
+            iterations += 1;
+            let idle_now = received == 0 && self.pending.iter().all(Vec::is_empty);
+            if idle_now || iterations.is_multiple_of(64) {
+                self.pipeline.housekeeping(now, SWEEP_BUDGET);
+            }
+            if wall.duration_since(last_report) >= REPORT_EVERY {
+                last_report = wall;
+                publish(report, self.stats());
+            }
+            if idle_now {
+                self.stats.idle_waits += 1;
+                if let Err(e) = self.io.wait(idle) {
+                    break Err(e);
+                }
+            }
+        };
+        publish(report, self.stats());
+        result
+    }
+}
+
+fn publish(report: &Mutex<WorkerStats>, stats: WorkerStats) {
+    match report.lock() {
+        Ok(mut guard) => *guard = stats,
+        Err(poisoned) => *poisoned.into_inner() = stats,
+    }
+}
+
+fn xsk_port(p: usize) -> palisade_xsk::PortId {
+    palisade_xsk::PortId(u16::try_from(p).unwrap_or(u16::MAX))
+}
+
+/// Writes an ARP request "who has `target`? tell `sender_ip`" from `sender_mac`, broadcast.
+fn write_arp_request(buf: &mut [u8], sender_mac: [u8; 6], sender_ip: Ipv4Addr, target: Ipv4Addr) {
+    let mut frame = [0u8; ARP_LEN];
+    frame[0..6].copy_from_slice(&[0xff; 6]);
+    frame[6..12].copy_from_slice(&sender_mac);
+    frame[12..14].copy_from_slice(&[0x08, 0x06]);
+    frame[14..22].copy_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 1]);
+    frame[22..28].copy_from_slice(&sender_mac);
+    frame[28..32].copy_from_slice(&sender_ip.octets());
+    frame[32..38].copy_from_slice(&[0; 6]);
+    frame[38..42].copy_from_slice(&target.octets());
+    let n = buf.len().min(ARP_LEN);
+    buf[..n].copy_from_slice(&frame[..n]);
+}
