@@ -135,7 +135,7 @@ fn e2e_reload_quarantine_cuts_established_tcp() {
         .expect("listen in y/b");
     let server = std::thread::spawn(move || {
         if let Ok((mut conn, _)) = listener.accept() {
-            let _ = conn.set_read_timeout(Some(Duration::from_secs(60)));
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(15)));
             let mut buf = [0u8; 256];
             while let Ok(n) = conn.read(&mut buf) {
                 if n == 0 || conn.write_all(&buf[..n]).is_err() {
@@ -214,7 +214,9 @@ fn e2e_reload_quarantine_cuts_established_tcp() {
         echo_arrives(&mut conn, b"three", Duration::from_secs(10)),
         "the connection recovers once the quarantine is lifted"
     );
+    // Close while palisade still forwards (the FIN must reach the server, which then exits).
     drop(conn);
+    let _ = server.join();
 
     let (status, log) = daemon.stop(Duration::from_secs(20)).expect("stop");
     assert!(status.success(), "clean exit: {status}");
@@ -224,5 +226,4 @@ fn e2e_reload_quarantine_cuts_established_tcp() {
         log.iter().filter(|l| l.contains("counters")).count() >= 2,
         "periodic counters (stats_interval_s: 1) and final counters"
     );
-    let _ = server.join();
 }
