@@ -3,8 +3,8 @@
 //!
 //! Contract: [`Cluster::new`] builds, inside namespaces it owns (removed on drop and on
 //! panic), one pod namespace per [`PodSpec`]: `eth0` with the pod's /32, a default route via
-//! 169.254.1.1, TX checksum offload off, and a one-queue veth to `host_if` in the node
-//! namespace. [`Servers`] run in the test process (threads entered into the pods) and answer
+//! 169.254.1.1, TX checksum offload off, and a veth (one queue unless
+//! [`Cluster::with_veths`]) to `host_if` in the node namespace. [`Servers`] run in the test process (threads entered into the pods) and answer
 //! TCP connects and echo UDP on the given ports until dropped. [`Cluster::probe`] runs every
 //! probe at once (one thread each, inside the source pod) with a short timeout; traffic only
 //! ever goes between the cluster's own pods.
@@ -44,16 +44,8 @@ pub struct Cluster {
     pub pods: Vec<(PodSpec, NetNs)>,
 }
 
-fn wire(node: &NetNs, pod: &NetNs, spec: &PodSpec) -> Result<(), HarnessError> {
-    node.veth(
-        &spec.host_if,
-        pod,
-        "eth0",
-        VethOptions {
-            queues: Some(1),
-            channels: None,
-        },
-    )?;
+fn wire(node: &NetNs, pod: &NetNs, spec: &PodSpec, veth: VethOptions) -> Result<(), HarnessError> {
+    node.veth(&spec.host_if, pod, "eth0", veth)?;
     let cidr = format!("{}/32", spec.ip);
     let gw = GATEWAY.to_string();
     pod.ip(&["addr", "add", &cidr, "dev", "eth0"])?;
@@ -64,8 +56,19 @@ fn wire(node: &NetNs, pod: &NetNs, spec: &PodSpec) -> Result<(), HarnessError> {
 }
 
 impl Cluster {
-    /// Builds the topology (pods wired in parallel).
+    /// Builds the topology (pods wired in parallel) with one-queue veths.
     pub fn new(specs: Vec<PodSpec>) -> Result<Self, HarnessError> {
+        Self::with_veths(
+            specs,
+            VethOptions {
+                queues: Some(1),
+                channels: None,
+            },
+        )
+    }
+
+    /// Builds the topology with veths of the given queues.
+    pub fn with_veths(specs: Vec<PodSpec>, veth: VethOptions) -> Result<Self, HarnessError> {
         let node = NetNs::new("node")?;
         let made: Vec<Result<(PodSpec, NetNs), HarnessError>> = thread::scope(|s| {
             let handles: Vec<_> = specs
@@ -75,7 +78,7 @@ impl Cluster {
                     s.spawn(move || {
                         let tag = format!("{}-{}", spec.namespace, spec.name);
                         let ns = NetNs::new(&tag)?;
-                        wire(node, &ns, &spec)?;
+                        wire(node, &ns, &spec, veth)?;
                         Ok((spec, ns))
                     })
                 })
