@@ -533,3 +533,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn udplite_and_sctp_carry_ports() {
+    for proto in [IpProto::UDPLITE, IpProto::SCTP] {
+        let mut frame = udp4("10.0.0.1", "10.0.0.2", 4000, 5000);
+        frame[23] = proto;
+        fix_ipv4_checksum(&mut frame);
+        let info = ip(&frame);
+        assert_eq!(
+            (info.key.protocol, info.key.src_port, info.key.dst_port),
+            (proto, 4000, 5000)
+        );
+    }
+    // SCTP's common header is 12 bytes: 8 are not enough.
+    let mut frame = udp4("10.0.0.1", "10.0.0.2", 4000, 5000);
+    frame.truncate(14 + 20 + 8);
+    frame[16..18].copy_from_slice(&28u16.to_be_bytes());
+    frame[23] = IpProto::SCTP;
+    fix_ipv4_checksum(&mut frame);
+    assert_eq!(parse_frame(&frame), Err(DropReason::TruncatedL4));
+}
