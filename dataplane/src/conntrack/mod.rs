@@ -44,10 +44,9 @@
 //! safe Rust: all shared words are atomics; a prefetch is a plain load ("touch"): a real
 //! `_mm_prefetch` measured the same in `ctbench` at 1M entries, so there is no `unsafe`.
 //! Measured (bench/README.md, "Connection tracking", criterion `conntrack_design_1M`): at 1M
-//! entries this table and 64 `RwLock<HashMap>` shards cost the same per lookup on one thread
-//! (both are bound by the same cache misses) and with two readers; with a writer churning
-//! alongside, the shards make readers wait for it and every lookup writes the shard's reader
-//! count, while readers here only retry a probe that raced a move.
+//! entries, lookups here are 13-19 % faster than in 64 `RwLock<HashMap>` shards on one thread
+//! and on two; with a writer churning on the other core they were 11 % slower, from the
+//! writer's cuckoo moves competing for memory, not from a lock: readers take none.
 //!
 //! # Memory bound and eviction
 //! Capacity is fixed at construction. An insert into a full table takes, in order: an expired
