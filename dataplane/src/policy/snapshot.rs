@@ -30,12 +30,13 @@ pub struct EndpointEntry {
     pub egress: u32,
     pub staged_ingress: u32,
     pub staged_egress: u32,
-    /// Selector sets this endpoint belongs to, ascending.
+    /// Selector sets this endpoint belongs to, ascending. An input: `Snapshot::new` moves the
+    /// lists into its membership pool and leaves this empty.
     pub sets: Vec<SetId>,
     pub named_ports: Vec<NamedPortDecl>,
 }
 
-/// What the matcher reads of an endpoint on every decision, packed (24 bytes) so a side
+/// What the matcher reads of an endpoint on every decision, packed (28 bytes) so a side
 /// costs one hash probe and a line or two; its set list lives in `Snapshot::set_pool`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct EndpointHot {
@@ -44,7 +45,7 @@ pub(crate) struct EndpointHot {
     pub(crate) staged_ingress: u32,
     pub(crate) staged_egress: u32,
     pub(crate) sets_at: u32,
-    pub(crate) sets_len: u16,
+    pub(crate) sets_len: u32,
     pub(crate) is_host: bool,
 }
 
@@ -79,7 +80,7 @@ impl Snapshot {
     /// Assemble a snapshot; `addrs[i]` are the addresses of `endpoints[i]`.
     pub fn new(
         generation: u64,
-        endpoints: Vec<EndpointEntry>,
+        mut endpoints: Vec<EndpointEntry>,
         addrs: &[Vec<IpAddr>],
         programs: Vec<Program>,
         cidrs_v4: IntervalMap,
@@ -102,17 +103,18 @@ impl Snapshot {
         }
         let mut set_pool = Vec::new();
         let hot = endpoints
-            .iter()
+            .iter_mut()
             .map(|e| {
+                let sets = std::mem::take(&mut e.sets);
                 let sets_at = set_pool.len() as u32;
-                set_pool.extend_from_slice(&e.sets);
+                set_pool.extend_from_slice(&sets);
                 EndpointHot {
                     ingress: e.ingress,
                     egress: e.egress,
                     staged_ingress: e.staged_ingress,
                     staged_egress: e.staged_egress,
                     sets_at,
-                    sets_len: u16::try_from(e.sets.len()).unwrap_or(u16::MAX),
+                    sets_len: sets.len() as u32,
                     is_host: e.is_host,
                 }
             })
@@ -150,7 +152,7 @@ impl Snapshot {
             .and_then(|e| self.hot.get(e as usize))
             .and_then(|h| {
                 let at = h.sets_at as usize;
-                self.set_pool.get(at..at + usize::from(h.sets_len))
+                self.set_pool.get(at..at + h.sets_len as usize)
             })
             .unwrap_or(&[]);
         let (v6, key) = family_key(addr);
