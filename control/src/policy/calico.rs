@@ -164,12 +164,18 @@ fn check_unsupported_policy_fields(spec: &PolicySpec, namespaced: bool) -> Resul
 
 fn check_staged_action(action: Option<&str>, kind: PolicyKind) -> Result<bool, FieldError> {
     match action {
-        None => Ok(false),
         Some(_) if !kind.is_staged() => Err(FieldError::new(
             "spec.stagedAction",
             "unknown field: only staged policy kinds have stagedAction",
         )),
-        Some("Set") => Ok(false),
+        action => parse_staged_action(action),
+    }
+}
+
+/// `stagedAction` of a staged kind: `true` for Delete, `false` for Set or absent.
+pub fn parse_staged_action(action: Option<&str>) -> Result<bool, FieldError> {
+    match action {
+        None | Some("Set") => Ok(false),
         Some("Delete") => Ok(true),
         Some(other) => Err(FieldError::new(
             "spec.stagedAction",

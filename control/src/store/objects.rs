@@ -11,7 +11,7 @@ use crate::error::{FieldError, Origin, StoreError};
 use crate::inventory::{Endpoint, InventoryBuilder, NetworkSet};
 use crate::model::calico::{Object, TierSpec};
 use crate::model::{Resource, ResourceKind};
-use crate::policy::calico::translate_rules;
+use crate::policy::calico::{parse_staged_action, translate_rules};
 use crate::policy::{
     EntityContext, Policy, PolicyKind, Rule, TierDef, TierDefault, TierView, build_tier_view,
     translate_calico_policy, translate_k8s_policy,
@@ -165,16 +165,8 @@ impl Store {
                         .map_err(err)?,
                 ),
                 Resource::StagedK8sPolicy(sp) => {
-                    let delete = match sp.spec.staged_action.as_deref() {
-                        None | Some("Set") => false,
-                        Some("Delete") => true,
-                        Some(other) => {
-                            return Err(err(FieldError::new(
-                                "spec.stagedAction",
-                                format!("unknown staged action {other:?}: expected Set or Delete"),
-                            )));
-                        }
-                    };
+                    let delete =
+                        parse_staged_action(sp.spec.staged_action.as_deref()).map_err(err)?;
                     store.policies.push(
                         translate_k8s_policy(
                             PolicyKind::Sknp,
