@@ -190,15 +190,30 @@ fn run(args: &RunArgs) -> Result<(), RunError> {
     let mut events = Vec::new();
     let outcome = loop {
         match next_signal(&signals) {
-            Ok(Some(Signal::SIGHUP)) => match reload(args, &node, generation + 1) {
-                Ok(published) => {
-                    generation += 1;
-                    let n = published.routes.local_count();
-                    shared.store(Arc::new(published));
-                    tracing::info!("reloaded: generation {generation}, {n} local addresses");
+            Ok(Some(Signal::SIGHUP)) => {
+                let started = Instant::now();
+                match reload(args, &node, generation + 1) {
+                    Ok((published, timing)) => {
+                        generation += 1;
+                        let n = published.routes.local_count();
+                        let swap_started = Instant::now();
+                        shared.store(Arc::new(published));
+                        let swap = swap_started.elapsed();
+                        tracing::info!(
+                            "reloaded: generation {generation}, {} policies, {n} local \
+                             addresses in {:.3} ms (load {:.3} ms, compile {:.3} ms, swap {:.3} ms)",
+                            timing.policies,
+                            ms(started.elapsed()),
+                            ms(timing.load),
+                            ms(timing.compile),
+                            ms(swap),
+                        );
+                    }
+                    Err(e) => {
+                        tracing::error!("reload failed, keeping generation {generation}: {e}")
+                    }
                 }
-                Err(e) => tracing::error!("reload failed, keeping generation {generation}: {e}"),
-            },
+            }
             Ok(Some(s)) => {
                 tracing::info!("{s}: stopping");
                 break Ok(());
@@ -417,19 +432,45 @@ fn pick_core(config: &RunConfig, i: usize) -> Option<core_affinity::CoreId> {
 }
 
 /// Re-reads the store and compiles it as `generation` for the interfaces attached at start.
-fn reload(args: &RunArgs, node: &Node, generation: u64) -> Result<Published, String> {
+/// Where a reload's time went (the swap itself is timed by the caller).
+struct ReloadTiming {
+    load: Duration,
+    compile: Duration,
+    /// Policies in the store (enforced and staged).
+    policies: usize,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn reload(
+    args: &RunArgs,
+    node: &Node,
+    generation: u64,
+) -> Result<(Published, ReloadTiming), String> {
+    let started = Instant::now();
     let (store, ports) = load(&args.store, &args.node)?;
+    let loaded = Instant::now();
     let compiled = compile(&store, generation, &Failsafes::default());
+    let timing = ReloadTiming {
+        load: loaded - started,
+        compile: loaded.elapsed(),
+        policies: store.policies.len(),
+    };
     let (routes, probes, warnings) =
         routes_for(&node.interfaces, &node.macs, &ports).map_err(|e| format!("routes: {e}"))?;
     for w in warnings {
         tracing::warn!("{w}");
     }
-    Ok(Published {
-        snapshot: compiled.snapshot,
-        routes,
-        probes,
-    })
+    Ok((
+        Published {
+            snapshot: compiled.snapshot,
+            routes,
+            probes,
+        },
+        timing,
+    ))
 }
 
 fn drain_flowlog(flowlog: &FlowLog, events: &mut Vec<FlowEvent>) {
