@@ -199,3 +199,18 @@ fn table_format_names_the_deciding_policy() {
         "{table}"
     );
 }
+
+#[test]
+fn demo_runs_the_embedded_store_with_no_files_and_exits_0() {
+    let dir = std::env::temp_dir();
+    let output = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .arg("demo")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("gnp:security.quarantine"), "{stdout}");
+    assert!(stdout.contains("check: all 11 expected verdicts met"), "{stdout}");
+    assert!(stdout.contains("agree on all 11 flows"), "{stdout}");
+}

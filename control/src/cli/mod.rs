@@ -1,8 +1,10 @@
 //! The `palisade` command line: argument parsing and the subcommands.
 //!
 //! Contract (DESIGN.md): `palisade eval --store DIR [--flows FILE] [--check] [--format json|table]`
-//! exits 0 when all went well, 1 on `--check` mismatches, 2 on invalid input.
+//! exits 0 when all went well, 1 on `--check` mismatches, 2 on invalid input. `palisade demo`
+//! is the main job on a fresh machine (see `demo`).
 
+mod demo;
 mod eval;
 mod table;
 
@@ -11,6 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub use demo::{DemoArgs, DemoOutcome, run_demo};
 pub use eval::{EvalOutcome, run_eval};
 
 /// Palisade: Kubernetes and Calico network policy, enforced in user space.
@@ -23,6 +26,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Show Palisade at work on the embedded example store: verdicts with the deciding tier,
+    /// policy and rule, checked against expectations and against the reference evaluator.
+    Demo(DemoArgs),
     /// Evaluate flows offline against a policy store ("what would happen if...").
     Eval(EvalArgs),
     /// Enforce policy on this node: the privileged dataplane process (see DESIGN.md).
@@ -72,6 +78,14 @@ pub fn main() -> ExitCode {
                 EvalOutcome::Ok => ExitCode::SUCCESS,
                 EvalOutcome::Mismatches => ExitCode::from(1),
                 EvalOutcome::InvalidInput => ExitCode::from(2),
+            }
+        }
+        Command::Demo(args) => {
+            let stdout = std::io::stdout();
+            match run_demo(&args, &mut stdout.lock()) {
+                DemoOutcome::Ok => ExitCode::SUCCESS,
+                DemoOutcome::ChecksFailed => ExitCode::from(1),
+                DemoOutcome::InvalidInput => ExitCode::from(2),
             }
         }
         Command::Run(args) => crate::run::main(&args),
