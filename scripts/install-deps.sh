@@ -8,7 +8,7 @@
 #   privileged tests (network namespaces, veths, offload settings, traffic):
 #     iproute2 ethtool netsniff-ng iputils-ping
 #   end-to-end benchmark (bench/e2e.sh: kernel forwarding with Calico-style rules):
-#     iptables ipset nftables
+#     iptables ipset nftables conntrack
 #
 # Usage: scripts/install-deps.sh   (as root, or with sudo available)
 set -euo pipefail
@@ -16,7 +16,7 @@ set -euo pipefail
 packages=(
     gcc libc6-dev make pkg-config libelf-dev zlib1g-dev clang llvm m4 libpcap-dev ca-certificates
     iproute2 ethtool netsniff-ng iputils-ping
-    iptables ipset nftables
+    iptables ipset nftables conntrack
 )
 
 missing=()
