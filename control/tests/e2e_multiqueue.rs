@@ -4,29 +4,14 @@
 //! (removed on drop and on panic). Frames may arrive on either queue (a veth picks the queue
 //! of the sending CPU); every probe, in both directions, must get through.
 
-use std::path::Path;
 use std::time::Duration;
 
-use palisade_tests::cluster::{Cluster, PodSpec, Probe, Protocol, Servers};
-use palisade_tests::daemon::Daemon;
+use palisade_tests::cluster::{PodSpec, Probe, Protocol, Servers};
 use palisade_tests::netns::VethOptions;
 use palisade_tests::probe::{Feature, require};
+use palisade_tests::scenario::Scenario;
 
 const BIN: &str = env!("CARGO_BIN_EXE_palisade");
-
-const INVENTORY: &str = "
-apiVersion: v1
-kind: Pod
-metadata: {name: a, namespace: x, annotations: {palisade.io/interface: hxa}}
-spec: {nodeName: node-mq, containers: [{name: c, image: i}]}
-status: {podIP: 10.82.0.1, phase: Running}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: b, namespace: y, annotations: {palisade.io/interface: hyb}}
-spec: {nodeName: node-mq, containers: [{name: c, image: i}]}
-status: {podIP: 10.82.0.2, phase: Running}
-";
 
 #[test]
 fn e2e_sockets_on_every_queue() {
@@ -36,44 +21,24 @@ fn e2e_sockets_on_every_queue() {
     ) {
         return;
     }
-    let spec = |namespace: &str, name: &str, ip: [u8; 4], host_if: &str| PodSpec {
-        namespace: namespace.into(),
-        name: name.into(),
-        ip: ip.into(),
-        host_if: host_if.into(),
+    let two_queues = VethOptions {
+        queues: Some(2),
+        channels: Some(2),
     };
-    let cluster = Cluster::with_veths(
-        vec![
-            spec("x", "a", [10, 82, 0, 1], "hxa"),
-            spec("y", "b", [10, 82, 0, 2], "hyb"),
-        ],
-        VethOptions {
-            queues: Some(2),
-            channels: Some(2),
-        },
-    )
-    .expect("topology");
-    let _servers = Servers::start(&cluster, &[80, 81]).expect("servers");
-    let store = std::env::temp_dir().join(format!("palisade-e2e-mq-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&store);
-    std::fs::create_dir_all(&store).expect("store dir");
-    std::fs::write(store.join("inventory.yaml"), INVENTORY).expect("inventory");
+    let pods = vec![
+        PodSpec::new("x", "a", [10, 82, 0, 1], "hxa"),
+        PodSpec::new("y", "b", [10, 82, 0, 2], "hyb"),
+    ];
+    let s = Scenario::with_veths(BIN, "node-mq", pods, two_queues).expect("topology");
+    let _servers = Servers::start(&s.cluster, &[80, 81]).expect("servers");
 
-    let daemon = Daemon::start(
-        &cluster.node,
-        Path::new(BIN),
-        &store,
-        "node-mq",
-        None,
-        Duration::from_secs(60),
-    )
-    .expect("palisade run starts");
-    let two_queues = daemon
+    let daemon = s.start(None).expect("palisade run starts");
+    let bound = daemon
         .log()
         .iter()
         .filter(|l| l.contains("AF_XDP sockets bound") && l.contains("queues=0..2"))
         .count();
-    assert_eq!(two_queues, 2, "a socket on both queues of both veths");
+    assert_eq!(bound, 2, "a socket on both queues of both veths");
 
     let mut probes = Vec::new();
     for (from, to) in [(0, 1), (1, 0)] {
@@ -90,7 +55,7 @@ fn e2e_sockets_on_every_queue() {
             }
         }
     }
-    let results = cluster.probe(&probes, Duration::from_secs(3));
+    let results = s.cluster.probe(&probes, Duration::from_secs(3));
     let failed: Vec<_> = probes
         .iter()
         .zip(&results)
@@ -99,6 +64,5 @@ fn e2e_sockets_on_every_queue() {
         .collect();
     let (status, _) = daemon.stop(Duration::from_secs(20)).expect("stop");
     assert!(status.success(), "{status}");
-    let _ = std::fs::remove_dir_all(&store);
     assert!(failed.is_empty(), "unreachable: {failed:?}");
 }

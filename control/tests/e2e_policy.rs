@@ -38,7 +38,7 @@ fn pod_specs() -> Vec<PodSpec> {
             specs.push(PodSpec {
                 namespace: (*ns).into(),
                 name: (*pod).into(),
-                ip: std::net::Ipv4Addr::new(10, 77, 0, (i * 3 + j + 1) as u8),
+                ip: std::net::Ipv4Addr::new(10, 77, 0, (i * 3 + j + 1) as u8).into(),
                 host_if: format!("h{ns}{pod}"),
             });
         }

@@ -1,78 +1,65 @@
-//! Privileged end-to-end: hot reload (SIGHUP) of `palisade run` while a TCP connection is open.
+//! Privileged end-to-end: hot reload (SIGHUP) of `palisade run` with an established TCP
+//! connection and a steady UDP stream between two other pods.
 //!
-//! Two pods, x/a and y/b, in namespaces this test creates (removed on drop and on panic). A
-//! TCP echo connection x/a -> y/b is established; then:
+//! Four pods, x/a, y/b, z/c, z/d, in namespaces this test creates (removed on drop and on
+//! panic). A TCP echo connection x/a -> y/b is established and a ~10,000 datagrams/s UDP stream
+//! runs z/c -> z/d throughout; then:
 //! 1. an invalid store is reloaded: logged, the running snapshot stays, the connection flows;
-//! 2. y/b is quarantined (a policy denying all its ingress and egress): the *established*
-//!    connection is cut (conntrack re-checks it against the new generation) and new ones fail;
+//! 2. y/b is quarantined (the seeds' quarantine: a `quarantine: "true"` label and a
+//!    GlobalNetworkPolicy in a tier above the default one denying all its ingress and egress):
+//!    the *established* connection is cut (conntrack re-checks it against the new generation)
+//!    and new connections to and from y/b fail;
 //! 3. the quarantine is lifted: the same connection recovers (TCP retransmits).
 //!
-//! This run uses a config file (fail-open, unpinned worker, counters every second).
+//! The stream must lose no datagram across the three swaps (counted at the receiver socket,
+//! whose buffer is large, and whose kernel drop counter must stay 0). This run uses a config
+//! file (fail-open, unpinned worker, counters every second, rings deep enough that a worker
+//! descheduled by a loaded machine does not overflow them).
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use palisade_tests::cluster::{Cluster, PodSpec};
-use palisade_tests::daemon::Daemon;
+use palisade_tests::cluster::{PodSpec, Probe, Protocol, Servers};
+use palisade_tests::daemon::{counter, drops_by_reason};
 use palisade_tests::probe::{Feature, require};
+use palisade_tests::scenario::Scenario;
+use palisade_tests::traffic::UdpStream;
 
 const BIN: &str = env!("CARGO_BIN_EXE_palisade");
-const NODE: &str = "node-reload";
 const A: Ipv4Addr = Ipv4Addr::new(10, 79, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 79, 0, 2);
+const C: Ipv4Addr = Ipv4Addr::new(10, 79, 0, 3);
+const D: Ipv4Addr = Ipv4Addr::new(10, 79, 0, 4);
 const PORT: u16 = 90;
-
-const INVENTORY: &str = "
-apiVersion: v1
-kind: Pod
-metadata: {name: a, namespace: x, labels: {pod: a}, annotations: {palisade.io/interface: hxa}}
-spec: {nodeName: node-reload, containers: [{name: c, image: i}]}
-status: {podIP: 10.79.0.1, phase: Running}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: b, namespace: y, labels: {pod: b}, annotations: {palisade.io/interface: hyb}}
-spec: {nodeName: node-reload, containers: [{name: c, image: i}]}
-status: {podIP: 10.79.0.2, phase: Running}
-";
+const SERVED: u16 = 80;
+const STREAM_PORT: u16 = 7000;
+const STREAM_RATE: u64 = 10_000;
 
 const QUARANTINE: &str = "
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: quarantine, namespace: y}
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: quarantine}
+spec: {order: 10}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: quarantine.isolate}
 spec:
-  podSelector: {matchLabels: {pod: b}}
-  policyTypes: [Ingress, Egress]
+  tier: quarantine
+  order: 1
+  selector: quarantine == 'true'
+  types: [Ingress, Egress]
+  ingress: [{action: Deny}]
+  egress: [{action: Deny}]
 ";
 
 const CONFIG: &str = "
 failure_mode: open
 pin_workers: false
 stats_interval_s: 1
+ring_size: 4096
 ";
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("palisade-e2e-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        Self(dir)
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.0.join(name), text).expect("write");
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Sends `msg` and waits up to `timeout` for its echo.
 fn echo(conn: &mut TcpStream, msg: &[u8], timeout: Duration) -> bool {
@@ -92,18 +79,20 @@ fn echo_arrives(conn: &mut TcpStream, msg: &[u8], timeout: Duration) -> bool {
     conn.read_exact(&mut buf).is_ok() && buf == msg
 }
 
-fn counter(log: &[String], name: &str) -> Option<u64> {
-    let key = format!("{name}=");
-    log.iter()
-        .rev()
-        .filter(|l| l.contains("final counters"))
-        .find_map(|l| {
-            let rest = &l[l.find(&key)? + key.len()..];
-            rest.split(|c: char| !c.is_ascii_digit())
-                .next()?
-                .parse()
-                .ok()
-        })
+/// New TCP connections and UDP exchanges between x/a (0) and y/b (1), both ways.
+fn a_b_probes() -> Vec<Probe> {
+    let mut probes = Vec::new();
+    for (from, to) in [(0, 1), (1, 0)] {
+        for protocol in [Protocol::Tcp, Protocol::Udp] {
+            probes.push(Probe {
+                from,
+                to,
+                protocol,
+                port: SERVED,
+            });
+        }
+    }
+    probes
 }
 
 #[test]
@@ -114,18 +103,16 @@ fn e2e_reload_quarantine_cuts_established_tcp() {
     ) {
         return;
     }
-    let spec = |namespace: &str, name: &str, ip, host_if: &str| PodSpec {
-        namespace: namespace.into(),
-        name: name.into(),
-        ip,
-        host_if: host_if.into(),
-    };
-    let cluster =
-        Cluster::new(vec![spec("x", "a", A, "hxa"), spec("y", "b", B, "hyb")]).expect("topology");
-    let store = TempDir::new("reload-store");
-    store.write("inventory.yaml", INVENTORY);
-    let conf = TempDir::new("reload-conf");
-    conf.write("palisade.yaml", CONFIG);
+    let pods = vec![
+        PodSpec::new("x", "a", A, "hxa"),
+        PodSpec::new("y", "b", B, "hyb"),
+        PodSpec::new("z", "c", C, "hzc"),
+        PodSpec::new("z", "d", D, "hzd"),
+    ];
+    let s = Scenario::new(BIN, "node-reload", pods).expect("topology");
+    let cluster = &s.cluster;
+    let config = s.config("palisade.yaml", CONFIG).expect("config");
+    let _servers = Servers::start(cluster, &[SERVED]).expect("servers");
 
     // The echo server in y/b (its socket lives in y/b's namespace).
     let listener = cluster.pods[1]
@@ -145,15 +132,7 @@ fn e2e_reload_quarantine_cuts_established_tcp() {
         }
     });
 
-    let mut daemon = Daemon::start(
-        &cluster.node,
-        Path::new(BIN),
-        &store.0,
-        NODE,
-        Some(&conf.0.join("palisade.yaml")),
-        Duration::from_secs(60),
-    )
-    .expect("palisade run starts");
+    let mut daemon = s.start(Some(&config)).expect("palisade run starts");
 
     let connect = || {
         cluster.pods[0]
@@ -166,12 +145,43 @@ fn e2e_reload_quarantine_cuts_established_tcp() {
         echo(&mut conn, b"one", Duration::from_secs(3)),
         "echo before any reload"
     );
+    let probes = a_b_probes();
+    assert_eq!(
+        cluster.probe(&probes, Duration::from_secs(3)),
+        vec![true; probes.len()],
+        "x/a and y/b reach each other before the quarantine"
+    );
+    // z/c <-> z/d resolved (MACs learned) before the stream starts: every datagram counts.
+    let c_d = Probe {
+        from: 2,
+        to: 3,
+        protocol: Protocol::Udp,
+        port: SERVED,
+    };
+    assert!(
+        cluster.probe(&[c_d], Duration::from_secs(3))[0],
+        "z/c reaches z/d"
+    );
+    let stream = UdpStream::start(
+        &cluster.pods[2].1,
+        IpAddr::V4(C),
+        &cluster.pods[3].1,
+        SocketAddr::from((D, STREAM_PORT)),
+        STREAM_RATE,
+    )
+    .expect("UDP stream z/c -> z/d");
+    assert!(
+        stream.wait_received_above(1000, Duration::from_secs(20)),
+        "the stream flows"
+    );
 
     // 1. An invalid store: logged, the running snapshot stays.
-    store.write(
-        "broken.yaml",
-        "apiVersion: v1\nkind: Pod\nmetadata: [not, a, map]\n",
-    );
+    s.store
+        .write(
+            "broken.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata: [not, a, map]\n",
+        )
+        .expect("write broken.yaml");
     let t = Instant::now();
     daemon
         .signal(nix::sys::signal::Signal::SIGHUP)
@@ -187,10 +197,13 @@ fn e2e_reload_quarantine_cuts_established_tcp() {
         "traffic continues after a failed reload"
     );
     eprintln!("invalid store rejected in {:?}", t.elapsed());
-    std::fs::remove_file(store.0.join("broken.yaml")).expect("remove broken.yaml");
+    s.store.remove("broken.yaml").expect("remove broken.yaml");
 
-    // 2. Quarantine: the established connection is cut, new ones fail.
-    store.write("quarantine.yaml", QUARANTINE);
+    // 2. Quarantine: the established connection is cut, new ones fail both ways.
+    s.relabel(&[("b", "quarantine: 'true'")]).expect("label b");
+    s.store
+        .write("quarantine.yaml", QUARANTINE)
+        .expect("quarantine.yaml");
     let t = Instant::now();
     daemon.reload(2, Duration::from_secs(30)).expect("reload 2");
     eprintln!("quarantine reloaded in {:?}", t.elapsed());
@@ -206,9 +219,17 @@ fn e2e_reload_quarantine_cuts_established_tcp() {
             .is_err(),
         "new connections to the quarantined pod fail"
     );
+    assert_eq!(
+        cluster.probe(&probes, Duration::from_millis(1500)),
+        vec![false; probes.len()],
+        "no new TCP or UDP exchange to or from the quarantined pod ({probes:?})"
+    );
 
     // 3. Lifted: the same connection recovers when TCP retransmits.
-    std::fs::remove_file(store.0.join("quarantine.yaml")).expect("remove quarantine.yaml");
+    s.store
+        .remove("quarantine.yaml")
+        .expect("remove quarantine.yaml");
+    s.relabel(&[]).expect("unlabel b");
     daemon.reload(3, Duration::from_secs(30)).expect("reload 3");
     assert!(
         echo_arrives(&mut conn, b"three", Duration::from_secs(10)),
@@ -218,9 +239,26 @@ fn e2e_reload_quarantine_cuts_established_tcp() {
     drop(conn);
     let _ = server.join();
 
+    // Some stream traffic after the last swap too.
+    let after = stream.received();
+    assert!(
+        stream.wait_received_above(after + 1000, Duration::from_secs(20)),
+        "the stream flows after the last reload"
+    );
+    let report = stream.stop().expect("stream report");
     let (status, log) = daemon.stop(Duration::from_secs(20)).expect("stop");
+    let drops = drops_by_reason(&log, "final counters");
+    eprintln!(
+        "stream: {report:?}, {} datagrams/s; palisade drops: {drops:?}",
+        report.sent * 1000 / (report.duration.as_millis().max(1) as u64)
+    );
     assert!(status.success(), "clean exit: {status}");
-    let cut = counter(&log, "revalidation_denies");
+    assert!(
+        report.received > 0 && report.lost() == 0 && report.receiver_buffer_drops == 0,
+        "the stream between the other pods loses nothing across the swaps: {report:?}, \
+         palisade drops {drops:?}"
+    );
+    let cut = counter(&log, "final counters", "revalidation_denies");
     assert!(cut.is_some_and(|n| n > 0), "revalidation_denies = {cut:?}");
     assert!(
         log.iter().filter(|l| l.contains("counters")).count() >= 2,

@@ -12,26 +12,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use palisade_tests::cluster::{Cluster, PodSpec};
-use palisade_tests::daemon::Daemon;
 use palisade_tests::probe::{Feature, require};
+use palisade_tests::scenario::Scenario;
 
-const NODE: &str = "node-tput";
 const A: Ipv4Addr = Ipv4Addr::new(10, 81, 0, 1);
 const B: Ipv4Addr = Ipv4Addr::new(10, 81, 0, 2);
-
-const INVENTORY: &str = "
-apiVersion: v1
-kind: Pod
-metadata: {name: a, namespace: x, labels: {pod: a}, annotations: {palisade.io/interface: hxa}}
-spec: {nodeName: node-tput, containers: [{name: c, image: i}]}
-status: {podIP: 10.81.0.1, phase: Running}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: b, namespace: y, labels: {pod: b}, annotations: {palisade.io/interface: hyb}}
-spec: {nodeName: node-tput, containers: [{name: c, image: i}]}
-status: {podIP: 10.81.0.2, phase: Running}
-";
 
 const POLICY: &str = "
 apiVersion: networking.k8s.io/v1
@@ -107,33 +92,18 @@ fn e2e_udp_throughput() {
     ) {
         return;
     }
-    let spec = |namespace: &str, name: &str, ip, host_if: &str| PodSpec {
-        namespace: namespace.into(),
-        name: name.into(),
-        ip,
-        host_if: host_if.into(),
-    };
-    let cluster =
-        Cluster::new(vec![spec("x", "a", A, "hxa"), spec("y", "b", B, "hyb")]).expect("topology");
-    let dir = std::env::temp_dir().join(format!("palisade-e2e-tput-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    std::fs::write(dir.join("inventory.yaml"), INVENTORY).expect("inventory");
     let bin = binary();
+    let pods = vec![
+        PodSpec::new("x", "a", A, "hxa"),
+        PodSpec::new("y", "b", B, "hyb"),
+    ];
+    let s = Scenario::new(&bin.to_string_lossy(), "node-tput", pods).expect("topology");
     for (store, policy) in [("allow-all", ""), ("policy", POLICY)] {
-        std::fs::write(dir.join("policy.yaml"), policy).expect("policy");
-        let daemon = Daemon::start(
-            &cluster.node,
-            &bin,
-            &dir,
-            NODE,
-            None,
-            Duration::from_secs(60),
-        )
-        .expect("palisade run");
+        s.store.write("policy.yaml", policy).expect("policy");
+        let daemon = s.start(None).expect("palisade run");
         for flows in [1usize, 256] {
             let window = Duration::from_secs(2);
-            let (sent, got) = blast(&cluster, flows, window);
+            let (sent, got) = blast(&s.cluster, flows, window);
             println!(
                 "{{\"binary\": {:?}, \"store\": \"{store}\", \"flows\": {flows}, \"sent_pps\": {}, \"received_pps\": {}}}",
                 bin.display().to_string(),
@@ -144,5 +114,4 @@ fn e2e_udp_throughput() {
         let (status, _) = daemon.stop(Duration::from_secs(20)).expect("stop");
         assert!(status.success());
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

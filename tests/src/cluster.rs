@@ -2,16 +2,18 @@
 //! in every pod, and a parallel reachability probe matrix.
 //!
 //! Contract: [`Cluster::new`] builds, inside namespaces it owns (removed on drop and on
-//! panic), one pod namespace per [`PodSpec`]: `eth0` with the pod's /32, a default route via
-//! 169.254.1.1, TX checksum offload off, and a veth (one queue unless
-//! [`Cluster::with_veths`]) to `host_if` in the node namespace. [`Servers`] run in the test process (threads entered into the pods) and answer
+//! panic), one pod namespace per [`PodSpec`]: `eth0` with the pod's /32 and a default route via
+//! 169.254.1.1 (an IPv6 pod: its /128, no duplicate address detection, and a default route via
+//! fe80::1), TX checksum offload off, and a veth (one queue unless [`Cluster::with_veths`]) to
+//! `host_if` in the node namespace. [`Servers`] run in the test process (threads entered into
+//! the pods) and answer
 //! TCP connects and echo UDP on the given ports until dropped. [`Cluster::probe`] runs every
 //! probe at once (one thread each, inside the source pod) with a short timeout; traffic only
 //! ever goes between the cluster's own pods.
 
 use std::{
     io::Write,
-    net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket},
+    net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket},
     os::fd::AsFd,
     sync::{
         Arc,
@@ -32,10 +34,26 @@ use crate::pods::GATEWAY;
 pub struct PodSpec {
     pub namespace: String,
     pub name: String,
-    pub ip: Ipv4Addr,
+    /// The pod's one address (IPv4 or IPv6).
+    pub ip: IpAddr,
     /// Host-side veth name in the node namespace (at most 15 bytes).
     pub host_if: String,
 }
+
+impl PodSpec {
+    /// Pod `namespace/name` with address `ip` behind host-side veth `host_if`.
+    pub fn new(namespace: &str, name: &str, ip: impl Into<IpAddr>, host_if: &str) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+            ip: ip.into(),
+            host_if: host_if.into(),
+        }
+    }
+}
+
+/// The IPv6 gateway of the pods (Calico's convention).
+pub const GATEWAY_V6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
 
 /// The node namespace and one namespace per pod.
 #[derive(Debug)]
@@ -46,11 +64,21 @@ pub struct Cluster {
 
 fn wire(node: &NetNs, pod: &NetNs, spec: &PodSpec, veth: VethOptions) -> Result<(), HarnessError> {
     node.veth(&spec.host_if, pod, "eth0", veth)?;
-    let cidr = format!("{}/32", spec.ip);
-    let gw = GATEWAY.to_string();
-    pod.ip(&["addr", "add", &cidr, "dev", "eth0"])?;
-    pod.ip(&["route", "add", &gw, "dev", "eth0", "scope", "link"])?;
-    pod.ip(&["route", "add", "default", "via", &gw, "dev", "eth0"])?;
+    match spec.ip {
+        IpAddr::V4(ip) => {
+            let cidr = format!("{ip}/32");
+            let gw = GATEWAY.to_string();
+            pod.ip(&["addr", "add", &cidr, "dev", "eth0"])?;
+            pod.ip(&["route", "add", &gw, "dev", "eth0", "scope", "link"])?;
+            pod.ip(&["route", "add", "default", "via", &gw, "dev", "eth0"])?;
+        }
+        IpAddr::V6(ip) => {
+            let cidr = format!("{ip}/128");
+            let gw = GATEWAY_V6.to_string();
+            pod.ip(&["-6", "addr", "add", &cidr, "dev", "eth0", "nodad"])?;
+            pod.ip(&["-6", "route", "add", "default", "via", &gw, "dev", "eth0"])?;
+        }
+    }
     pod.exec("ethtool", &["-K", "eth0", "tx", "off"])?;
     Ok(())
 }
@@ -144,7 +172,7 @@ impl Cluster {
 
 /// `ping` from inside `ns`: an echo request every 0.3 s until the first reply or `timeout`
 /// (whole seconds, at least 1) passes.
-fn ping(ns: &NetNs, dst: Ipv4Addr, timeout: Duration) -> bool {
+fn ping(ns: &NetNs, dst: IpAddr, timeout: Duration) -> bool {
     let deadline = timeout.as_secs().max(1).to_string();
     ns.exec(
         "ping",
@@ -190,11 +218,11 @@ pub struct Probe {
     pub port: u16,
 }
 
-fn tcp_probe(dst: Ipv4Addr, port: u16, timeout: Duration) -> bool {
+fn tcp_probe(dst: IpAddr, port: u16, timeout: Duration) -> bool {
     TcpStream::connect_timeout(&SocketAddr::from((dst, port)), timeout).is_ok()
 }
 
-fn udp_probe(src: Ipv4Addr, dst: Ipv4Addr, port: u16, timeout: Duration) -> bool {
+fn udp_probe(src: IpAddr, dst: IpAddr, port: u16, timeout: Duration) -> bool {
     let Ok(sock) = UdpSocket::bind((src, 0)) else {
         return false;
     };
@@ -276,7 +304,7 @@ impl Drop for Servers {
 
 fn serve(
     ns_path: &str,
-    ip: Ipv4Addr,
+    ip: IpAddr,
     ports: &[u16],
     stop: &AtomicBool,
     ready: &mpsc::Sender<Result<(), String>>,

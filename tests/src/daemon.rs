@@ -185,3 +185,36 @@ impl Drop for Daemon {
         }
     }
 }
+
+/// The value of `name=N` on the last line of `log` that contains `line` (e.g.
+/// `"final counters"`).
+pub fn counter(log: &[String], line: &str, name: &str) -> Option<u64> {
+    let key = format!(" {name}=");
+    log.iter()
+        .rev()
+        .filter(|l| l.contains(line) && !l.contains("drops by reason"))
+        .find_map(|l| {
+            let rest = &l[l.find(&key)? + key.len()..];
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+}
+
+/// The `reason=N` pairs of the last `<what>: drops by reason:` line of `log` (`what`:
+/// `"final counters"` or `"counters"`); reasons not listed dropped nothing.
+pub fn drops_by_reason(log: &[String], what: &str) -> std::collections::BTreeMap<String, u64> {
+    let marker = format!("{what}: drops by reason:");
+    let Some(line) = log.iter().rev().find(|l| l.contains(&marker)) else {
+        return Default::default();
+    };
+    let rest = line.split_once(&marker).map_or("", |(_, r)| r);
+    rest.split_whitespace()
+        .filter_map(|pair| {
+            let (name, n) = pair.split_once('=')?;
+            Some((name.to_owned(), n.parse().ok()?))
+        })
+        .filter(|(name, _)| name != "workers")
+        .collect()
+}
