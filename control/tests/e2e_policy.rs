@@ -15,14 +15,14 @@
 //! both ports and protocols must equal `palisade eval`'s verdicts for the same store.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use palisade_tests::cluster::{Cluster, PodSpec, Probe, Protocol, Servers};
 use palisade_tests::daemon::Daemon;
 use palisade_tests::probe::{Feature, require};
+use palisade_tests::scenario::TempDir;
+use palisade_tests::verdicts;
 
 const BIN: &str = env!("CARGO_BIN_EXE_palisade");
 const NODE: &str = "node-e2e";
@@ -255,75 +255,15 @@ fn matrix(n: usize) -> Vec<Probe> {
 
 /// `palisade eval` verdicts (true = allow) for `probes` against `store`.
 fn eval(store: &Path, specs: &[PodSpec], probes: &[Probe]) -> Vec<bool> {
-    let mut flows = String::new();
-    for (i, p) in probes.iter().enumerate() {
-        let (src, dst) = (specs[p.from].ip, specs[p.to].ip);
-        let _ = if p.protocol == Protocol::Icmp {
-            writeln!(
-                flows,
-                r#"{{"id": {i}, "src": "{src}", "dst": "{dst}", "protocol": "ICMP", "icmp_type": 8, "icmp_code": 0}}"#
-            )
-        } else {
-            writeln!(
-                flows,
-                r#"{{"id": {i}, "src": "{src}", "dst": "{dst}", "protocol": "{}", "dst_port": {}}}"#,
-                p.protocol.as_str(),
-                p.port
-            )
-        };
-    }
-    let mut child = Command::new(BIN)
-        .args(["eval", "--store"])
-        .arg(store)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("palisade eval starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(flows.as_bytes())
-        .expect("flows written");
-    let out = child.wait_with_output().expect("palisade eval runs");
-    assert!(
-        out.status.success(),
-        "palisade eval failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("utf-8");
-    let verdicts: Vec<bool> = text
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("json line");
-            v["verdict"] == "allow"
-        })
-        .collect();
-    assert_eq!(verdicts.len(), probes.len(), "one verdict per flow");
-    verdicts
+    verdicts::eval(Path::new(BIN), store, specs, probes).expect("palisade eval")
 }
 
-struct StoreDir(PathBuf);
-
-impl StoreDir {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("palisade-e2e-store-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("store dir");
-        Self(dir)
-    }
-
-    fn write(&self, inventory: &str, policy: &str) {
-        std::fs::write(self.0.join("policy.yaml"), policy).expect("policy.yaml");
-        std::fs::write(self.0.join("inventory.yaml"), inventory).expect("inventory.yaml");
-    }
-}
-
-impl Drop for StoreDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// The store: `inventory.yaml` and `policy.yaml`.
+fn write_store(store: &TempDir, inventory: &str, policy: &str) {
+    store.write("policy.yaml", policy).expect("policy.yaml");
+    store
+        .write("inventory.yaml", inventory)
+        .expect("inventory.yaml");
 }
 
 fn describe(specs: &[PodSpec], p: &Probe) -> String {
@@ -384,14 +324,14 @@ fn e2e_policy_matrix_matches_eval() {
     let cluster = Cluster::new(specs.clone()).expect("topology");
     let _servers = Servers::start(&cluster, &PORTS).expect("pod servers");
     let inv = inventory(&specs);
-    let store = StoreDir::new();
-    store.write(&inv, "");
+    let store = TempDir::new("policy-store").expect("store dir");
+    write_store(&store, &inv, "");
     eprintln!("topology ready in {:?}", t0.elapsed());
 
     let mut daemon = Daemon::start(
         &cluster.node,
         Path::new(BIN),
-        &store.0,
+        store.path(),
         NODE,
         None,
         Duration::from_secs(60),
@@ -420,12 +360,12 @@ fn e2e_policy_matrix_matches_eval() {
         }
         let tc = Instant::now();
         if generation > 1 {
-            store.write(&inv, policy);
+            write_store(&store, &inv, policy);
             daemon
                 .reload(generation, Duration::from_secs(30))
                 .expect("reload");
         }
-        let expected = eval(&store.0, &specs, &probes);
+        let expected = eval(store.path(), &specs, &probes);
         let allowed = expected.iter().filter(|a| **a).count();
         let replies = replies_only_by_conntrack(&probes, &expected);
         reply_only += replies;

@@ -136,9 +136,18 @@ pub fn inject(ns: &NetNs, dev: &str, frames: &[Vec<u8>]) -> Result<(), HarnessEr
     let path = dir.write("frames.cfg", &cfg)?;
     let count = frames.len().to_string();
     let mut cmd: Command = ns.command("trafgen");
-    cmd.arg("-i")
-        .arg(&path)
-        .args(["-o", dev, "-n", &count, "-P", "1", "-t", "1ms", "-A", "-C"]);
+    cmd.arg("-i").arg(&path).args([
+        "-o",
+        dev,
+        "-n",
+        &count,
+        "-P",
+        "1",
+        "-t",
+        "1ms",
+        "--no-sock-mem",
+        "--no-cpu-stats",
+    ]);
     run(&mut cmd).map(|_| ())
 }
 

@@ -13,6 +13,7 @@
 //!   ping helpers;
 //! - [`scenario`]: a cluster, its store and config files, and `palisade run` started on them;
 //! - [`traffic`]: a paced UDP stream between two pods, counted at both ends;
+//! - [`verdicts`]: `palisade eval`'s verdicts for a set of probes;
 //! - [`probe`]: short, parallel probes of what the kernel offers (network namespaces, XDP,
 //!   AF_XDP), so privileged tests skip loudly, with the reason, only when a feature is missing.
 #![forbid(unsafe_code)]
@@ -27,3 +28,4 @@ pub mod pods;
 pub mod probe;
 pub mod scenario;
 pub mod traffic;
+pub mod verdicts;

@@ -1,0 +1,152 @@
+//! Privileged end-to-end: IPv6 between two pods through `palisade run`.
+//!
+//! Two IPv6-only pods, x/a and y/b, in namespaces this test creates (removed on drop and on
+//! panic), each with a /128 on `eth0` and its default route via fe80::1 (Calico's convention:
+//! Palisade answers the pods' neighbour solicitations for it). TCP and UDP servers on ports 80
+//! and 81 in both pods. With no policy every TCP, UDP and ICMPv6 echo probe in both directions
+//! must pass; under a policy the observed reachability must equal `palisade eval`'s verdicts,
+//! including replies that only conntrack lets back.
+
+use std::net::Ipv6Addr;
+use std::path::Path;
+use std::time::Duration;
+
+use palisade_tests::cluster::{PodSpec, Probe, Protocol, Servers};
+use palisade_tests::daemon::drops_by_reason;
+use palisade_tests::probe::{Feature, require};
+use palisade_tests::scenario::Scenario;
+use palisade_tests::verdicts::eval;
+
+const BIN: &str = env!("CARGO_BIN_EXE_palisade");
+const A: Ipv6Addr = Ipv6Addr::new(0xfd79, 6, 0, 0, 0, 0, 0, 1);
+const B: Ipv6Addr = Ipv6Addr::new(0xfd79, 6, 0, 0, 0, 0, 0, 2);
+const PORTS: [u16; 2] = [80, 81];
+
+/// y/b accepts only TCP 80 from x/a; x/a accepts only ICMPv6 echo (from anywhere), so b's TCP
+/// and UDP to a are denied while a's connections to b get their replies through conntrack.
+const POLICY: &str = "
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: b-tcp-80-from-a, namespace: y}
+spec:
+  podSelector: {matchLabels: {pod: b}}
+  ingress:
+  - from:
+    - ipBlock: {cidr: 'fd79:6::1/128'}
+    ports: [{port: 80, protocol: TCP}]
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: a-ping-only, namespace: x}
+spec:
+  selector: pod == 'a'
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    protocol: ICMPv6
+    icmp: {type: 128}
+";
+
+fn probes() -> Vec<Probe> {
+    let mut probes = Vec::new();
+    for (from, to) in [(0, 1), (1, 0)] {
+        for protocol in [Protocol::Tcp, Protocol::Udp] {
+            for port in PORTS {
+                probes.push(Probe {
+                    from,
+                    to,
+                    protocol,
+                    port,
+                });
+            }
+        }
+        probes.push(Probe {
+            from,
+            to,
+            protocol: Protocol::Icmp,
+            port: 0,
+        });
+    }
+    probes
+}
+
+fn describe(p: &Probe) -> String {
+    let name = ["x/a", "y/b"];
+    format!(
+        "{} -> {} {}/{}",
+        name[p.from],
+        name[p.to],
+        p.protocol.as_str(),
+        p.port
+    )
+}
+
+/// Probes (a disagreeing probe is retried once: the machine is loaded) and returns the
+/// disagreements with `expected`.
+fn mismatches(s: &Scenario, probes: &[Probe], expected: &[bool]) -> Vec<String> {
+    let observed = s.cluster.probe(probes, Duration::from_secs(2));
+    let suspects: Vec<usize> = (0..probes.len())
+        .filter(|&i| observed[i] != expected[i])
+        .collect();
+    let again: Vec<Probe> = suspects.iter().map(|&i| probes[i]).collect();
+    let second = s.cluster.probe(&again, Duration::from_secs(4));
+    suspects
+        .iter()
+        .zip(second)
+        .filter(|&(&i, ok)| ok != expected[i])
+        .map(|(&i, ok)| {
+            format!(
+                "{}: eval says {}, observed {}",
+                describe(&probes[i]),
+                if expected[i] { "allow" } else { "deny" },
+                if ok { "reachable" } else { "unreachable" }
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn e2e_ipv6_two_pods() {
+    if !require(
+        "e2e_ipv6_two_pods",
+        &[Feature::Netns, Feature::Xdp, Feature::AfXdp],
+    ) {
+        return;
+    }
+    let pods = vec![
+        PodSpec::new("x", "a", A, "h6a"),
+        PodSpec::new("y", "b", B, "h6b"),
+    ];
+    let s = Scenario::new(BIN, "node-v6", pods).expect("topology");
+    let _servers = Servers::start(&s.cluster, &PORTS).expect("servers");
+    let mut daemon = s.start(None).expect("palisade run starts");
+    let probes = probes();
+    let expected = eval(Path::new(BIN), s.store.path(), &s.specs(), &probes).expect("eval");
+    assert!(expected.iter().all(|a| *a), "no policy: eval allows all");
+    let open = mismatches(&s, &probes, &expected);
+
+    s.store.write("policy.yaml", POLICY).expect("policy");
+    daemon.reload(2, Duration::from_secs(30)).expect("reload");
+    let expected = eval(Path::new(BIN), s.store.path(), &s.specs(), &probes).expect("eval");
+    let allowed: Vec<String> = probes
+        .iter()
+        .zip(&expected)
+        .filter(|(_, a)| **a)
+        .map(|(p, _)| describe(p))
+        .collect();
+    eprintln!("under the policy eval allows: {allowed:?}");
+    assert!(
+        expected.iter().any(|a| *a) && expected.iter().any(|a| !*a),
+        "the policy allows some probes and denies others"
+    );
+    let policed = mismatches(&s, &probes, &expected);
+
+    let (status, log) = daemon.stop(Duration::from_secs(20)).expect("stop");
+    assert!(status.success(), "clean exit: {status}");
+    eprintln!("drops: {:?}", drops_by_reason(&log, "final counters"));
+    assert!(
+        open.is_empty() && policed.is_empty(),
+        "IPv6 probes disagree with palisade eval:\nno policy: {open:#?}\nunder the policy: \
+         {policed:#?}"
+    );
+}
