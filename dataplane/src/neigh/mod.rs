@@ -7,7 +7,10 @@
 //! neighbour family — requests for other targets, replies, gratuitous ARP, ARP probes, DAD
 //! solicitations (unspecified source), router solicitations, MLD — is `NeighbourChatter`: not
 //! malformed, not answered. Replies are written into a caller-provided buffer; the request
-//! frame's own buffer may be reused. Learning MACs from requests is the caller's job.
+//! frame's own buffer may be reused. Learning MACs from requests is the caller's job. To resolve
+//! a pod that has not spoken, the caller sends ARP requests (IPv4) or
+//! [`build_neighbour_solicitation`] (IPv6) from the gateway; the pod's answer is learned like
+//! any frame of its port.
 
 mod reply;
 
@@ -21,7 +24,8 @@ use crate::packet::{ArpInfo, DropReason, IpInfo, MacAddr, Parsed};
 
 pub use reply::{
     ARP_REPLY_LEN, NA_FLAG_OVERRIDE, NA_FLAG_ROUTER, NA_FLAG_SOLICITED,
-    NEIGHBOUR_ADVERTISEMENT_LEN, build_arp_reply, build_neighbour_advertisement,
+    NEIGHBOUR_ADVERTISEMENT_LEN, NEIGHBOUR_SOLICITATION_LEN, build_arp_reply,
+    build_neighbour_advertisement, build_neighbour_solicitation, solicited_node,
 };
 
 /// The gateway addresses Palisade answers for on pod ports.

@@ -1,8 +1,12 @@
-//! Builders for the two reply frames: an ARP reply and a neighbour advertisement.
+//! Builders for the neighbour frames Palisade sends: an ARP reply, a neighbour advertisement,
+//! and a neighbour solicitation (to resolve a quiet IPv6 pod).
 //!
 //! Contract: each writes a complete frame at the start of `buf` (with an 802.1Q tag when
 //! `vlan` is given) and returns its length, or `NoReplyRoom` if `buf` is too short. The
-//! advertisement carries a correct ICMPv6 checksum and a target link-layer address option.
+//! advertisement carries a correct ICMPv6 checksum and a target link-layer address option; the
+//! solicitation goes to the target's solicited-node multicast group (RFC 4861 §7.2.2) with hop
+//! limit 255, a correct checksum and a source link-layer address option, so the pod answers
+//! with an advertisement to the sender's MAC.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -13,6 +17,8 @@ use crate::packet::{DropReason, MacAddr, checksum, ether_type, icmpv6};
 pub const ARP_REPLY_LEN: usize = 14 + 28;
 /// Length of an untagged neighbour advertisement with a target link-layer address option.
 pub const NEIGHBOUR_ADVERTISEMENT_LEN: usize = 14 + 40 + 32;
+/// Length of an untagged neighbour solicitation with a source link-layer address option.
+pub const NEIGHBOUR_SOLICITATION_LEN: usize = 14 + 40 + 32;
 
 /// Neighbour advertisement flags (RFC 4861 §4.4), first byte of the reserved word.
 pub const NA_FLAG_ROUTER: u8 = 0x80;
@@ -109,6 +115,55 @@ pub fn build_neighbour_advertisement(
     let end = w.at;
     let pseudo =
         checksum::ipv6_pseudo_header_sum(&target, &to_ip, u32::from(ICMP_LEN), IpProto::ICMPV6);
+    let icmp = w.buf.get_mut(icmp_at..end).ok_or(DropReason::NoReplyRoom)?;
+    let sum = !(checksum::sum(pseudo, icmp) as u16);
+    if let Some(field) = icmp.get_mut(2..4) {
+        field.copy_from_slice(&sum.to_be_bytes());
+    }
+    Ok(end)
+}
+
+/// The solicited-node multicast address of `target` (ff02::1:ffXX:XXXX, RFC 4291 §2.7.1).
+pub fn solicited_node(target: Ipv6Addr) -> Ipv6Addr {
+    let t = target.octets();
+    Ipv6Addr::from([
+        0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff, t[13], t[14], t[15],
+    ])
+}
+
+/// A neighbour solicitation for `target` from `our_mac`/`our_ip` (a link-local address, the
+/// gateway's), multicast to `target`'s solicited-node group.
+pub fn build_neighbour_solicitation(
+    buf: &mut [u8],
+    vlan: Option<u16>,
+    our_mac: MacAddr,
+    our_ip: Ipv6Addr,
+    target: Ipv6Addr,
+) -> Result<usize, DropReason> {
+    let needed = NEIGHBOUR_SOLICITATION_LEN + if vlan.is_some() { 4 } else { 0 };
+    if buf.len() < needed {
+        return Err(DropReason::NoReplyRoom);
+    }
+    const ICMP_LEN: u16 = 32;
+    let group = solicited_node(target);
+    let g = group.octets();
+    let group_mac = MacAddr([0x33, 0x33, g[12], g[13], g[14], g[15]]);
+    let mut w = Writer { buf, at: 0 };
+    w.ethernet(group_mac, our_mac, vlan, ether_type::IPV6)?;
+    w.put(&[0x60, 0, 0, 0])?;
+    w.put(&ICMP_LEN.to_be_bytes())?;
+    w.put(&[IpProto::ICMPV6, 255])?;
+    w.put(&our_ip.octets())?;
+    w.put(&group.octets())?;
+    let icmp_at = w.at;
+    w.put(&[icmpv6::NEIGHBOUR_SOLICITATION, 0, 0, 0, 0, 0, 0, 0])?;
+    w.put(&target.octets())?;
+    // Source link-layer address option: type 1, length 1 (8 bytes).
+    w.put(&[1, 1])?;
+    w.put(&our_mac.0)?;
+    let end = w.at;
+    let pseudo =
+        checksum::ipv6_pseudo_header_sum(&our_ip, &group, u32::from(ICMP_LEN), IpProto::ICMPV6);
     let icmp = w.buf.get_mut(icmp_at..end).ok_or(DropReason::NoReplyRoom)?;
     let sum = !(checksum::sum(pseudo, icmp) as u16);
     if let Some(field) = icmp.get_mut(2..4) {

@@ -265,3 +265,67 @@ fn neighbour_chatter_is_not_answered() {
         "hop limit"
     );
 }
+
+#[test]
+fn solicitation_of_a_quiet_pod_goes_to_its_solicited_node_group() {
+    assert_eq!(
+        solicited_node(v6("fd79:6::12:3456")),
+        v6("ff02::1:ff12:3456")
+    );
+    let mut buf = [0u8; 2048];
+    let gateway = NeighConfig::default().gateway_v6;
+    let len = build_neighbour_solicitation(&mut buf, None, GW_MAC, gateway, v6("fd00::1"))
+        .expect("built");
+    assert_eq!(len, NEIGHBOUR_SOLICITATION_LEN);
+    let frame = &buf[..len];
+    assert_eq!(&frame[0..6], &[0x33, 0x33, 0xff, 0, 0, 1]);
+    assert_eq!(&frame[6..12], &GW_MAC.0);
+    assert_eq!(&frame[14..22], &[0x60, 0, 0, 0, 0, 32, 58, 255]);
+    assert_eq!(&frame[22..38], &gateway.octets());
+    assert_eq!(&frame[38..54], &v6("ff02::1:ff00:1").octets());
+    let icmp = &frame[54..];
+    assert_eq!(&icmp[0..2], &[135, 0]);
+    assert_eq!(&icmp[4..8], &[0, 0, 0, 0]);
+    let reference = Icmpv6Header::with_checksum(
+        Icmpv6Type::Unknown {
+            type_u8: 135,
+            code_u8: 0,
+            bytes5to8: [0, 0, 0, 0],
+        },
+        gateway.octets(),
+        v6("ff02::1:ff00:1").octets(),
+        &icmp[8..],
+    )
+    .expect("small payload");
+    assert_eq!(u16::from_be_bytes([icmp[2], icmp[3]]), reference.checksum);
+    // Our own parser reads it as a solicitation for the pod with our MAC as its source.
+    let parsed = parse_frame(frame).expect("valid");
+    let L3::Ip(ip) = parsed.l3 else {
+        panic!("not IP")
+    };
+    assert_eq!(
+        ip.detail,
+        L4Detail::NeighbourSolicitation {
+            target: v6("fd00::1"),
+            source_mac: Some(GW_MAC),
+        }
+    );
+    assert_eq!(ip.ttl, 255);
+}
+
+#[test]
+fn tagged_solicitation_and_no_room() {
+    let mut buf = [0u8; 2048];
+    let gateway = NeighConfig::default().gateway_v6;
+    let len = build_neighbour_solicitation(&mut buf, Some(7), GW_MAC, gateway, v6("fd00::1"))
+        .expect("built");
+    assert_eq!(len, NEIGHBOUR_SOLICITATION_LEN + 4);
+    assert_eq!(&buf[12..16], &[0x81, 0x00, 0, 7]);
+    let parsed = parse_frame(&buf[..len]).expect("valid");
+    assert_eq!(parsed.vlan, Some(7));
+    let mut small = [0u8; NEIGHBOUR_SOLICITATION_LEN - 1];
+    assert_eq!(
+        build_neighbour_solicitation(&mut small, None, GW_MAC, gateway, v6("fd00::1")),
+        Err(DropReason::NoReplyRoom)
+    );
+}
