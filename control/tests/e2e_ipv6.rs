@@ -6,13 +6,19 @@
 //! and 81 in both pods. With no policy every TCP, UDP and ICMPv6 echo probe in both directions
 //! must pass; under a policy the observed reachability must equal `palisade eval`'s verdicts,
 //! including replies that only conntrack lets back.
+//!
+//! A second test checks, without palisade, that a Linux pod accepts the neighbour solicitation
+//! the dataplane builds to resolve a quiet IPv6 pod (it learns the gateway from it).
 
 use std::net::Ipv6Addr;
 use std::path::Path;
 use std::time::Duration;
 
-use palisade_tests::cluster::{PodSpec, Probe, Protocol, Servers};
+use palisade_dataplane::neigh::build_neighbour_solicitation;
+use palisade_dataplane::packet::MacAddr;
+use palisade_tests::cluster::{Cluster, GATEWAY_V6, PodSpec, Probe, Protocol, Servers};
 use palisade_tests::daemon::drops_by_reason;
+use palisade_tests::frames::inject;
 use palisade_tests::probe::{Feature, require};
 use palisade_tests::scenario::Scenario;
 use palisade_tests::verdicts::eval;
@@ -148,5 +154,44 @@ fn e2e_ipv6_two_pods() {
         open.is_empty() && policed.is_empty(),
         "IPv6 probes disagree with palisade eval:\nno policy: {open:#?}\nunder the policy: \
          {policed:#?}"
+    );
+}
+
+#[test]
+fn e2e_ipv6_pod_accepts_the_gateway_solicitation() {
+    if !require(
+        "e2e_ipv6_pod_accepts_the_gateway_solicitation",
+        &[Feature::Netns],
+    ) {
+        return;
+    }
+    let cluster = Cluster::new(vec![PodSpec::new("x", "a", A, "h6a")]).expect("topology");
+    let pod = &cluster.pods[0].1;
+    let gateway_mac = cluster.node.mac("h6a").expect("gateway MAC");
+    let mut frame = vec![0u8; 128];
+    let len = build_neighbour_solicitation(&mut frame, None, MacAddr(gateway_mac), GATEWAY_V6, A)
+        .expect("solicitation");
+    frame.truncate(len);
+    let lladdr = gateway_mac.map(|b| format!("{b:02x}")).join(":");
+    let learned = || {
+        let out = pod
+            .ip(&["-6", "neigh", "show", "dev", "eth0"])
+            .expect("ip neigh");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l.starts_with("fe80::1 ") && l.contains(&lladdr))
+    };
+    assert!(
+        !learned(),
+        "the pod knows no gateway before the solicitation"
+    );
+    inject(&cluster.node, "h6a", &[frame]).expect("trafgen");
+    let start = std::time::Instant::now();
+    while !learned() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        learned(),
+        "the pod learned fe80::1 at {lladdr} from the solicitation (a valid NS for its address)"
     );
 }
