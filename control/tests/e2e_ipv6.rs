@@ -21,12 +21,13 @@ use palisade_tests::daemon::drops_by_reason;
 use palisade_tests::frames::inject;
 use palisade_tests::probe::{Feature, require};
 use palisade_tests::scenario::Scenario;
-use palisade_tests::verdicts::eval;
+use palisade_tests::verdicts::{describe, disagreements, eval};
 
 const BIN: &str = env!("CARGO_BIN_EXE_palisade");
 const A: Ipv6Addr = Ipv6Addr::new(0xfd79, 6, 0, 0, 0, 0, 0, 1);
 const B: Ipv6Addr = Ipv6Addr::new(0xfd79, 6, 0, 0, 0, 0, 0, 2);
 const PORTS: [u16; 2] = [80, 81];
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// y/b accepts only TCP 80 from x/a; x/a accepts only ICMPv6 echo (from anywhere), so b's TCP
 /// and UDP to a are denied while a's connections to b get their replies through conntrack.
@@ -76,41 +77,6 @@ fn probes() -> Vec<Probe> {
     probes
 }
 
-fn describe(p: &Probe) -> String {
-    let name = ["x/a", "y/b"];
-    format!(
-        "{} -> {} {}/{}",
-        name[p.from],
-        name[p.to],
-        p.protocol.as_str(),
-        p.port
-    )
-}
-
-/// Probes (a disagreeing probe is retried once: the machine is loaded) and returns the
-/// disagreements with `expected`.
-fn mismatches(s: &Scenario, probes: &[Probe], expected: &[bool]) -> Vec<String> {
-    let observed = s.cluster.probe(probes, Duration::from_secs(2));
-    let suspects: Vec<usize> = (0..probes.len())
-        .filter(|&i| observed[i] != expected[i])
-        .collect();
-    let again: Vec<Probe> = suspects.iter().map(|&i| probes[i]).collect();
-    let second = s.cluster.probe(&again, Duration::from_secs(4));
-    suspects
-        .iter()
-        .zip(second)
-        .filter(|&(&i, ok)| ok != expected[i])
-        .map(|(&i, ok)| {
-            format!(
-                "{}: eval says {}, observed {}",
-                describe(&probes[i]),
-                if expected[i] { "allow" } else { "deny" },
-                if ok { "reachable" } else { "unreachable" }
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn e2e_ipv6_two_pods() {
     if !require(
@@ -129,7 +95,7 @@ fn e2e_ipv6_two_pods() {
     let probes = probes();
     let expected = eval(Path::new(BIN), s.store.path(), &s.specs(), &probes).expect("eval");
     assert!(expected.iter().all(|a| *a), "no policy: eval allows all");
-    let open = mismatches(&s, &probes, &expected);
+    let open = disagreements(&s.cluster, &probes, &expected, PROBE_TIMEOUT);
 
     s.store.write("policy.yaml", POLICY).expect("policy");
     daemon.reload(2, Duration::from_secs(30)).expect("reload");
@@ -138,14 +104,14 @@ fn e2e_ipv6_two_pods() {
         .iter()
         .zip(&expected)
         .filter(|(_, a)| **a)
-        .map(|(p, _)| describe(p))
+        .map(|(p, _)| describe(&s.specs(), p))
         .collect();
     eprintln!("under the policy eval allows: {allowed:?}");
     assert!(
         expected.iter().any(|a| *a) && expected.iter().any(|a| !*a),
         "the policy allows some probes and denies others"
     );
-    let policed = mismatches(&s, &probes, &expected);
+    let policed = disagreements(&s.cluster, &probes, &expected, PROBE_TIMEOUT);
 
     let (status, log) = daemon.stop(Duration::from_secs(20)).expect("stop");
     assert!(status.success(), "clean exit: {status}");

@@ -266,51 +266,6 @@ fn write_store(store: &TempDir, inventory: &str, policy: &str) {
         .expect("inventory.yaml");
 }
 
-fn describe(specs: &[PodSpec], p: &Probe) -> String {
-    let (f, t) = (&specs[p.from], &specs[p.to]);
-    format!(
-        "{}/{} -> {}/{} {}/{}",
-        f.namespace,
-        f.name,
-        t.namespace,
-        t.name,
-        p.protocol.as_str(),
-        p.port
-    )
-}
-
-/// Probes the matrix; a probe that disagrees with eval is retried once (the machine is loaded),
-/// and the disagreements that remain are returned.
-fn check_case(
-    cluster: &Cluster,
-    specs: &[PodSpec],
-    probes: &[Probe],
-    expected: &[bool],
-) -> Vec<String> {
-    let observed = cluster.probe(probes, PROBE_TIMEOUT);
-    let suspects: Vec<usize> = (0..probes.len())
-        .filter(|&i| observed[i] != expected[i])
-        .collect();
-    if suspects.is_empty() {
-        return Vec::new();
-    }
-    let again: Vec<Probe> = suspects.iter().map(|&i| probes[i]).collect();
-    let second = cluster.probe(&again, PROBE_TIMEOUT * 2);
-    suspects
-        .iter()
-        .zip(second)
-        .filter(|&(&i, ok)| ok != expected[i])
-        .map(|(&i, ok)| {
-            format!(
-                "{}: eval says {}, observed {}",
-                describe(specs, &probes[i]),
-                if expected[i] { "allow" } else { "deny" },
-                if ok { "reachable" } else { "unreachable" }
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn e2e_policy_matrix_matches_eval() {
     if !require(
@@ -369,7 +324,7 @@ fn e2e_policy_matrix_matches_eval() {
         let allowed = expected.iter().filter(|a| **a).count();
         let replies = replies_only_by_conntrack(&probes, &expected);
         reply_only += replies;
-        let wrong = check_case(&cluster, &specs, &probes, &expected);
+        let wrong = verdicts::disagreements(&cluster, &probes, &expected, PROBE_TIMEOUT);
         eprintln!(
             "case {name}: {allowed}/{} allowed by eval ({replies} of them with replies the \
              policy alone would deny), {} disagreements, {:?}",

@@ -5,6 +5,9 @@
 //! an echo request — ICMPv6 type 128 between IPv6 pods, ICMP type 8 otherwise), runs
 //! `<binary> eval --store DIR` on them and returns, in probe order, whether each flow is
 //! allowed. Any failure (the command, a missing or unreadable verdict) is an error naming it.
+//! [`disagreements`] probes a cluster and describes every probe whose outcome differs from the
+//! expected verdict twice in a row (a disagreeing probe is retried once, with twice the
+//! timeout: the machine may be loaded).
 
 use std::{
     fmt::Write as _,
@@ -13,7 +16,9 @@ use std::{
     process::{Command, Stdio},
 };
 
-use crate::cluster::{PodSpec, Probe, Protocol};
+use std::time::Duration;
+
+use crate::cluster::{Cluster, PodSpec, Probe, Protocol};
 use crate::netns::HarnessError;
 
 fn failed(what: String) -> HarnessError {
@@ -112,6 +117,63 @@ pub fn eval(
         )));
     }
     Ok(verdicts)
+}
+
+/// `ns/pod -> ns/pod PROTO/port`.
+pub fn describe(specs: &[PodSpec], p: &Probe) -> String {
+    let name = |i: usize| {
+        specs.get(i).map_or_else(
+            || format!("pod #{i}"),
+            |s| format!("{}/{}", s.namespace, s.name),
+        )
+    };
+    format!(
+        "{} -> {} {}/{}",
+        name(p.from),
+        name(p.to),
+        p.protocol.as_str(),
+        p.port
+    )
+}
+
+/// See the module contract.
+pub fn disagreements(
+    cluster: &Cluster,
+    probes: &[Probe],
+    expected: &[bool],
+    timeout: Duration,
+) -> Vec<String> {
+    let specs: Vec<PodSpec> = cluster.pods.iter().map(|(s, _)| s.clone()).collect();
+    let observed = cluster.probe(probes, timeout);
+    let suspects: Vec<usize> = (0..probes.len())
+        .filter(|&i| observed.get(i) != expected.get(i))
+        .collect();
+    if suspects.is_empty() {
+        return Vec::new();
+    }
+    let again: Vec<Probe> = suspects
+        .iter()
+        .filter_map(|&i| probes.get(i))
+        .copied()
+        .collect();
+    let second = cluster.probe(&again, timeout * 2);
+    suspects
+        .iter()
+        .zip(second)
+        .filter_map(|(&i, ok)| {
+            let want = *expected.get(i)?;
+            (ok != want).then(|| {
+                format!(
+                    "{}: eval says {}, observed {}",
+                    probes
+                        .get(i)
+                        .map_or_else(String::new, |p| describe(&specs, p)),
+                    if want { "allow" } else { "deny" },
+                    if ok { "reachable" } else { "unreachable" }
+                )
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
