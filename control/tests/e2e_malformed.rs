@@ -8,16 +8,18 @@
 //! frame with IP options must be forwarded, as a router would, and reach a socket in y/b; and
 //! palisade must keep forwarding (new connections both ways after the barrage).
 //!
+//! IPv6 frames with broken extension headers, lengths or a later fragment are among them.
+//!
 //! A frame shorter than an Ethernet header cannot be written onto a veth (the kernel refuses
 //! it before any XDP program sees it), so the shortest frames here are a bare Ethernet header;
 //! `runt` itself is covered by the parser's unit tests.
 
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::time::Duration;
 
 use palisade_tests::cluster::{PodSpec, Probe, Protocol, Servers};
 use palisade_tests::daemon::{counter, drops_by_reason};
-use palisade_tests::frames::{Ipv4Frame, ethernet, inject, udp};
+use palisade_tests::frames::{Ipv4Frame, ethernet, inject, ipv6, udp};
 use palisade_tests::probe::{Feature, require};
 use palisade_tests::scenario::Scenario;
 
@@ -41,6 +43,21 @@ fn barrage(macs: ([u8; 6], [u8; 6])) -> Vec<(&'static str, Vec<u8>, Option<&'sta
     let to_b = || base(UDP, udp(40000, 9, b"hostile"));
     let mut header_only = to_b().build();
     header_only.truncate(14 + 12);
+    let v6_pair = (
+        Ipv6Addr::new(0xfd83, 0, 0, 0, 0, 0, 0, 1),
+        Ipv6Addr::new(0xfd83, 0, 0, 0, 0, 0, 0, 2),
+    );
+    let v6_udp = udp(40003, 9, b"v6");
+    // Twelve destination-options headers (8 bytes each: next header, length 0, a PadN option).
+    let deep: Vec<u8> = (0..12)
+        .flat_map(|i| [if i == 11 { UDP } else { 60 }, 0, 1, 4, 0, 0, 0, 0])
+        .chain(v6_udp.iter().copied())
+        .collect();
+    // A fragment header with offset 23 (non-first), then the fragment's bytes.
+    let later_fragment: Vec<u8> = [UDP, 0, 0, 23 << 3, 0, 0, 0, 1]
+        .into_iter()
+        .chain(v6_udp.iter().copied())
+        .collect();
     let tcp_offset_2 = {
         let mut t = vec![0u8; 20];
         t[0..2].copy_from_slice(&40001u16.to_be_bytes());
@@ -152,6 +169,26 @@ fn barrage(macs: ([u8; 6], [u8; 6])) -> Vec<(&'static str, Vec<u8>, Option<&'sta
             "a 20-byte IPv6 header",
             [ethernet(gw, pod, 0x86dd), vec![0x60; 20]].concat(),
             Some("truncated_ip_header"),
+        ),
+        (
+            "an IPv6 payload length past the frame",
+            ipv6(macs, v6_pair, UDP, Some(400), &v6_udp),
+            Some("length_exceeds_frame"),
+        ),
+        (
+            "a hop-by-hop header cut to 4 bytes",
+            ipv6(macs, v6_pair, 0, None, &[UDP, 5, 0, 0]),
+            Some("truncated_ext_header"),
+        ),
+        (
+            "twelve IPv6 extension headers",
+            ipv6(macs, v6_pair, 60, None, &deep),
+            Some("too_many_ext_headers"),
+        ),
+        (
+            "an IPv6 non-first fragment",
+            ipv6(macs, v6_pair, 44, None, &later_fragment),
+            Some("fragment"),
         ),
         (
             "TTL 1",

@@ -7,7 +7,10 @@
 //! process, one CPU, the kernel's packet-socket path: nothing is added or fixed up, except that
 //! the kernel refuses frames shorter than an Ethernet header).
 
-use std::{net::Ipv4Addr, process::Command};
+use std::{
+    net::{Ipv4Addr, Ipv6Addr},
+    process::Command,
+};
 
 use crate::netns::{HarnessError, NetNs, run};
 use crate::scenario::TempDir;
@@ -108,6 +111,26 @@ pub fn ethernet(dst: [u8; 6], src: [u8; 6], ether_type: u16) -> Vec<u8> {
     f.extend_from_slice(&dst);
     f.extend_from_slice(&src);
     f.extend_from_slice(&ether_type.to_be_bytes());
+    f
+}
+
+/// An Ethernet + IPv6 frame `src` -> `dst`, hop limit 64, whose fixed header names
+/// `next_header` and is followed by `rest` (extension headers and payload); `payload_len`:
+/// `None` for the length of `rest`.
+pub fn ipv6(
+    macs: ([u8; 6], [u8; 6]),
+    (src, dst): (Ipv6Addr, Ipv6Addr),
+    next_header: u8,
+    payload_len: Option<u16>,
+    rest: &[u8],
+) -> Vec<u8> {
+    let mut f = ethernet(macs.0, macs.1, 0x86dd);
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&payload_len.unwrap_or(rest.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[next_header, 64]);
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
+    f.extend_from_slice(rest);
     f
 }
 
