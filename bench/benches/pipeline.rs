@@ -2,6 +2,10 @@
 //! and of a whole 32-frame batch whose flows are all conntrack hits (the `one-flow` fast path)
 //! or all new (policy + insert per frame).
 //!
+//! The `pipeline/worker` group runs `palisade run`'s worker loop (`Worker::step`) over the
+//! in-memory port I/O (`MemIo`): inject 32 frames of established flows, one step (receive,
+//! pipeline, TX), then complete what was sent — the frame handling around the pipeline.
+//!
 //! `cargo bench -p palisade-bench --bench pipeline` (results: bench/README.md, "Pipeline").
 
 use std::hint::black_box;
@@ -26,9 +30,14 @@ const CHUNK: usize = 2048;
 
 /// A 64-byte-class UDP/IPv4 frame (46 bytes of headers + 14 of payload = 60).
 fn udp4(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16) -> Vec<u8> {
-    let payload = [0u8; 18];
+    udp4_sized(src, dst, sport, dport, 18)
+}
+
+/// A UDP/IPv4 frame with `payload` bytes of payload (42 + payload bytes).
+fn udp4_sized(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, payload: usize) -> Vec<u8> {
+    let payload = vec![0u8; payload];
     let ip_len = (20 + 8 + payload.len()) as u16;
-    let mut f = Vec::with_capacity(64);
+    let mut f = Vec::with_capacity(42 + payload.len());
     f.extend_from_slice(&GW_MAC.0);
     f.extend_from_slice(&POD_A_MAC.0);
     f.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
@@ -185,5 +194,62 @@ fn full_batch(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parse_route_rewrite, full_batch);
+/// The worker loop around the pipeline, over `MemIo`: what a forwarded frame costs from the RX
+/// ring to the TX ring.
+fn worker_step(c: &mut Criterion) {
+    use palisade_control::run::worker::{Published, Worker};
+    use palisade_dataplane::policy::Snapshot;
+    use palisade_xsk::{MemIo, PortId};
+
+    // Ports 0 and 1 of the I/O are pods A and B.
+    let mut b = RouteTable::builder();
+    b.pod_port(0, GW_MAC).pod_port(1, GW_MAC);
+    b.local(IpAddr::V4(A), 0, Some(POD_A_MAC));
+    b.local(IpAddr::V4(B), 1, Some(POD_B_MAC));
+    let published = Published {
+        // No endpoints in the snapshot: both sides "no-endpoint", allowed.
+        snapshot: Snapshot::default(),
+        routes: b.build().expect("valid routes"),
+        probes: Vec::new(),
+    };
+    let mut g = c.benchmark_group("pipeline/worker");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    // 60 bytes: a minimum-size frame; 1514: a full Ethernet frame.
+    for (name, payload) in [
+        ("step_batch32_conntrack_hits", 18),
+        ("step_batch32_1514B", 1472),
+    ] {
+        let io = MemIo::new(2, 1, 1024, 256).expect("mem io");
+        let ct =
+            Arc::new(ConntrackTable::new(ConntrackConfig::with_capacity(1 << 16)).expect("ct"));
+        let pipeline = Pipeline::new(PipelineConfig::default(), ct, Arc::new(FlowLog::new(1024)));
+        let mut worker = Worker::new(io, pipeline, Ipv4Addr::new(169, 254, 1, 1), BATCH);
+        let templates: Vec<Vec<u8>> = (0..BATCH as u16)
+            .map(|i| udp4_sized(A, B, 1000 + i, 53, payload))
+            .collect();
+        let mut now = Timestamp::from_secs(10);
+        let round = |worker: &mut Worker<MemIo>, now: Timestamp| {
+            for t in &templates {
+                let _ = worker.io_mut().inject(PortId(0), 0, t);
+            }
+            let n = worker.step(&published, now).expect("step");
+            let sent = worker.io_mut().drain_sent(PortId(1));
+            (n, sent)
+        };
+        // Warm up: open the 32 flows.
+        assert_eq!(round(&mut worker, now), (BATCH, BATCH));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                now = now.plus(Duration::from_micros(10));
+                black_box(round(&mut worker, now))
+            })
+        });
+        let s = worker.stats();
+        assert_eq!(s.pipeline.drops.total(), 0, "{s:?}");
+        assert_eq!(s.pipeline.forwarded, s.pipeline.rx, "{s:?}");
+    }
+    g.finish();
+}
+
+criterion_group!(benches, parse_route_rewrite, full_batch, worker_step);
 criterion_main!(benches);

@@ -11,7 +11,7 @@ use std::{ops::Range, time::Duration};
 use crate::{
     XskError,
     frame::{Frame, Pool},
-    mem::FrameMem,
+    mem::{FrameBufs, FrameMem},
     ring::{Desc, Rings},
 };
 
@@ -63,6 +63,13 @@ pub trait PacketIo {
     /// # Panics
     /// If `frame` belongs to another UMEM.
     fn data_mut(&mut self, frame: &mut Frame) -> &mut [u8];
+    /// The whole buffers of all of `frames` (an RX batch) at once, in order, each with its port
+    /// and received length, for a pipeline that works on the batch in place (no copy). UMEM
+    /// frames are disjoint, and `frames` and `self` stay borrowed while any buffer lives.
+    ///
+    /// # Panics
+    /// If a frame belongs to another UMEM (a programming error).
+    fn buffers_mut<'a>(&'a mut self, frames: &'a mut [Received]) -> FrameBufs<'a>;
     /// Sets the packet length (grow or shrink within the frame's capacity).
     fn set_len(&mut self, frame: &mut Frame, len: usize) -> Result<(), XskError>;
     /// A free frame to build a packet in (e.g. an ARP reply), if any.
@@ -401,6 +408,13 @@ impl<R: Rings> PacketIo for Ports<R> {
         self.mem.bytes_mut(frame.idx, frame.len)
     }
 
+    fn buffers_mut<'a>(&'a mut self, frames: &'a mut [Received]) -> FrameBufs<'a> {
+        for r in frames.iter() {
+            self.check_owned(&r.frame);
+        }
+        self.mem.lend(frames)
+    }
+
     fn set_len(&mut self, frame: &mut Frame, len: usize) -> Result<(), XskError> {
         self.check_owned(frame);
         let capacity = self.mem.capacity();
@@ -538,6 +552,67 @@ mod tests {
         assert_eq!(io.stats().completed, 1);
         assert_conserved(&io, 0);
         assert_eq!(io.stats().anomalies, 0);
+    }
+
+    #[test]
+    fn a_batch_is_rewritten_in_place_through_buffers_lent_together() {
+        let mut io = MemIo::new(2, 2, 64, 8).expect("io");
+        assert!(io.inject(PortId(0), 0, b"one"));
+        assert!(io.inject(PortId(1), 1, b"second"));
+        assert!(io.inject(PortId(0), 1, b"3"));
+        let mut rx = Vec::new();
+        assert_eq!(io.recv(&mut rx, 16).expect("recv"), 3);
+        let capacity = io.frame_capacity();
+        {
+            let mut bufs: Vec<_> = io.buffers_mut(&mut rx).collect();
+            let mut seen: Vec<(PortId, Vec<u8>)> = bufs
+                .iter()
+                .map(|b| (b.port, b.buf[..b.len].to_vec()))
+                .collect();
+            seen.sort();
+            assert_eq!(
+                seen,
+                vec![
+                    (PortId(0), b"3".to_vec()),
+                    (PortId(0), b"one".to_vec()),
+                    (PortId(1), b"second".to_vec())
+                ]
+            );
+            for b in &mut bufs {
+                assert_eq!(b.buf.len(), capacity, "the whole frame, room included");
+                b.buf[0] = b.buf[0].to_ascii_uppercase();
+                // Room past the packet is usable (a reply built in place).
+                b.buf[b.len] = b'!';
+            }
+        }
+        let mut out = Vec::new();
+        for Received { mut frame, .. } in rx.drain(..) {
+            let len = frame.len() + 1;
+            io.set_len(&mut frame, len).expect("grow into the room");
+            out.push(frame);
+        }
+        io.send(PortId(1), &mut out).expect("send");
+        io.flush().expect("flush");
+        let mut sent = io.take_sent(PortId(1));
+        sent.sort();
+        assert_eq!(
+            sent,
+            vec![b"3!".to_vec(), b"One!".to_vec(), b"Second!".to_vec()]
+        );
+        io.flush().expect("reap");
+        assert_conserved(&io, 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "used with UMEM")]
+    fn lending_a_foreign_frame_panics() {
+        let mut a = MemIo::new(1, 1, 8, 4).expect("a");
+        let mut b = MemIo::new(1, 1, 8, 4).expect("b");
+        let mut batch = vec![Received {
+            port: PortId(0),
+            frame: a.alloc().expect("frame"),
+        }];
+        let _ = b.buffers_mut(&mut batch).count();
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //!   rings at once, and kernel descriptors that contradict the state table are rejected.
 //! - [`PacketIo`]: what the worker loop is generic over; [`XskIo`] (AF_XDP via xsk-rs 0.11) and
 //!   [`MemIo`] (in memory, same ownership layer over fake rings) implement it.
+//!   [`PacketIo::buffers_mut`] lends the buffers of a whole RX batch at once ([`FrameBufs`]), so
+//!   a pipeline rewrites every frame in place.
 //! - [`bare`]: a MAC-rewriting two-port forwarder (the `xsk-bare` benchmark configuration and the
 //!   end-to-end test's dataplane).
 //!
@@ -53,6 +55,7 @@ mod xsk;
 pub use error::XskError;
 pub use frame::Frame;
 pub use io::{IoStats, PacketIo, PortId, Ports, Received, TxBatch};
+pub use mem::{FrameBuf, FrameBufs};
 pub use mem_io::{MemIo, MemRings};
 pub use sys::probe_af_xdp;
 pub use xsk::{PortSpec, SocketInfo, XskConfig, XskIo, XskRings};
