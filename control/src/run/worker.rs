@@ -4,9 +4,9 @@
 //! Contract (STYLE.md §5): the current [`Published`] (snapshot + routes) is loaded once per
 //! batch and the clock read once per batch; housekeeping (conntrack expiry, neighbour probes,
 //! counters publication) is bounded and periodic. While a TX ring is full no RX is taken
-//! (backpressure). The pipeline sees every frame of a batch at once through a per-worker
-//! scratch copy (`PacketIo` lends one frame buffer at a time): frames are copied in before and
-//! written back after the pipeline — two copies per forwarded frame.
+//! (backpressure). The pipeline works on the frames in place: `PacketIo::buffers_mut` lends
+//! the UMEM buffers of the whole RX batch at once, so a forwarded frame is never copied (a
+//! reply is built in its request's buffer).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
@@ -35,17 +35,11 @@ pub struct Published {
 /// What a worker needs from its port I/O besides [`PacketIo`].
 pub trait PortIoInfo {
     fn io_stats(&self) -> IoStats;
-    /// Bytes a frame can hold.
-    fn frame_room(&self) -> usize;
 }
 
 impl<R: Rings> PortIoInfo for Ports<R> {
     fn io_stats(&self) -> IoStats {
         self.stats().clone()
-    }
-
-    fn frame_room(&self) -> usize {
-        self.frame_capacity()
     }
 }
 
@@ -66,9 +60,6 @@ pub struct WorkerStats {
     pub generation: u64,
 }
 
-/// Scratch bytes per frame (frames are at most this long; longer ones are truncated, and so
-/// dropped by the parser as malformed).
-const MAX_SCRATCH: usize = 4096;
 /// How often unresolved pods are probed.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// How often counters are published.
@@ -84,32 +75,36 @@ pub struct Worker<I> {
     pipeline: Pipeline,
     gateway_v4: Ipv4Addr,
     batch: usize,
-    room: usize,
     rx: Vec<Received>,
-    scratch: Vec<u8>,
-    lens: Vec<usize>,
+    /// Always empty between batches: its allocation is reused for each batch's frame views.
+    refs: Vec<FrameRef<'static>>,
     actions: Vec<Action>,
     pending: Vec<Vec<Frame>>,
+    /// Whether this worker sends the neighbour probes (one worker does).
+    probing: bool,
     stats: WorkerStats,
 }
 
 impl<I: PacketIo + PortIoInfo> Worker<I> {
     pub fn new(io: I, pipeline: Pipeline, gateway_v4: Ipv4Addr, batch: usize) -> Self {
-        let room = io.frame_room().min(MAX_SCRATCH);
         let ports = io.port_count();
         Self {
             io,
             pipeline,
             gateway_v4,
             batch,
-            room,
             rx: Vec::with_capacity(batch),
-            scratch: vec![0; batch * room],
-            lens: Vec::with_capacity(batch),
+            refs: Vec::with_capacity(batch),
             actions: Vec::with_capacity(batch),
             pending: (0..ports).map(|_| Vec::new()).collect(),
+            probing: true,
             stats: WorkerStats::default(),
         }
+    }
+
+    /// Whether this worker sends ARP probes for unresolved pods (default: yes).
+    pub fn set_probing(&mut self, probing: bool) {
+        self.probing = probing;
     }
 
     pub fn io(&self) -> &I {
@@ -158,25 +153,13 @@ impl<I: PacketIo + PortIoInfo> Worker<I> {
             return Ok(0);
         }
         self.stats.batches += 1;
-        let room = self.room;
-        self.lens.clear();
-        for (r, slot) in self.rx.iter().zip(self.scratch.chunks_mut(room)) {
-            let data = self.io.data(&r.frame);
-            let len = data.len().min(room);
-            slot[..len].copy_from_slice(&data[..len]);
-            self.lens.push(len);
-        }
         {
-            let mut refs: Vec<FrameRef<'_>> = self
-                .scratch
-                .chunks_mut(room)
-                .zip(self.rx.iter().zip(&self.lens))
-                .map(|(buf, (r, &len))| FrameRef {
-                    buf,
-                    len,
-                    port: r.port.0,
-                })
-                .collect();
+            let mut refs = recycle(std::mem::take(&mut self.refs));
+            refs.extend(self.io.buffers_mut(&mut self.rx).map(|b| FrameRef {
+                buf: b.buf,
+                len: b.len,
+                port: b.port.0,
+            }));
             self.pipeline.process_batch(
                 &mut refs,
                 now,
@@ -184,31 +167,26 @@ impl<I: PacketIo + PortIoInfo> Worker<I> {
                 &published.snapshot,
                 &mut self.actions,
             );
+            self.refs = recycle(refs);
         }
         for (i, Received { mut frame, .. }) in self.rx.drain(..).enumerate() {
-            let slot = self
-                .scratch
-                .get(i * room..(i + 1) * room)
-                .unwrap_or_default();
-            let (port, len) = match self.actions.get(i) {
-                Some(Action::Forward { port }) => (*port, self.lens.get(i).copied().unwrap_or(0)),
-                Some(Action::Reply { port, len }) => (*port, *len),
+            let port = match self.actions.get(i) {
+                Some(Action::Forward { port }) => *port,
+                Some(Action::Reply { port, len }) => {
+                    if self.io.set_len(&mut frame, *len).is_err() {
+                        self.io.release(frame);
+                        continue;
+                    }
+                    *port
+                }
                 Some(Action::Drop(_)) | None => {
                     self.io.release(frame);
                     continue;
                 }
             };
-            let out = usize::from(port);
-            if out >= self.pending.len()
-                || len > slot.len()
-                || self.io.set_len(&mut frame, len).is_err()
-            {
-                self.io.release(frame);
-                continue;
-            }
-            self.io.data_mut(&mut frame).copy_from_slice(&slot[..len]);
-            if let Some(q) = self.pending.get_mut(out) {
-                q.push(frame);
+            match self.pending.get_mut(usize::from(port)) {
+                Some(q) => q.push(frame),
+                None => self.io.release(frame),
             }
         }
         self.drain_pending()?;
@@ -274,7 +252,8 @@ impl<I: PacketIo + PortIoInfo> Worker<I> {
             );
             let received = {
                 let published = shared.load();
-                if last_probe.is_none_or(|t| wall.duration_since(t) >= PROBE_EVERY) {
+                if self.probing && last_probe.is_none_or(|t| wall.duration_since(t) >= PROBE_EVERY)
+                {
                     last_probe = Some(wall);
                     if let Err(e) = self.probe_neighbours(&published) {
                         break Err(e);
@@ -304,6 +283,15 @@ impl<I: PacketIo + PortIoInfo> Worker<I> {
         publish(report, self.stats());
         result
     }
+}
+
+/// An empty vector with `v`'s allocation, for views of another batch (std collects a
+/// `vec::IntoIter` in place when the element layouts match, so no allocation once warm).
+fn recycle<'b>(mut v: Vec<FrameRef<'_>>) -> Vec<FrameRef<'b>> {
+    v.clear();
+    v.into_iter()
+        .map(|_| -> FrameRef<'b> { unreachable!("the vector is empty") })
+        .collect()
 }
 
 fn publish(report: &Mutex<WorkerStats>, stats: WorkerStats) {
