@@ -55,26 +55,8 @@ spec:
 ";
 
 fn probes() -> Vec<Probe> {
-    let mut probes = Vec::new();
-    for (from, to) in [(0, 1), (1, 0)] {
-        for protocol in [Protocol::Tcp, Protocol::Udp] {
-            for port in PORTS {
-                probes.push(Probe {
-                    from,
-                    to,
-                    protocol,
-                    port,
-                });
-            }
-        }
-        probes.push(Probe {
-            from,
-            to,
-            protocol: Protocol::Icmp,
-            port: 0,
-        });
-    }
-    probes
+    let protocols = [Protocol::Tcp, Protocol::Udp, Protocol::Icmp];
+    Probe::all(&[(0, 1), (1, 0)], &protocols, &PORTS)
 }
 
 #[test]

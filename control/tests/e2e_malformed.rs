@@ -242,17 +242,11 @@ fn e2e_malformed_frames_are_dropped_and_counted() {
     let config = s.config("palisade.yaml", CONFIG).expect("config");
     let daemon = s.start(Some(&config)).expect("palisade run starts");
 
-    let both_ways: Vec<Probe> = [(0, 1), (1, 0)]
-        .into_iter()
-        .flat_map(|(from, to)| {
-            [Protocol::Tcp, Protocol::Udp].map(|protocol| Probe {
-                from,
-                to,
-                protocol,
-                port: SERVED,
-            })
-        })
-        .collect();
+    let both_ways = Probe::all(
+        &[(0, 1), (1, 0)],
+        &[Protocol::Tcp, Protocol::Udp],
+        &[SERVED],
+    );
     assert_eq!(
         cluster.probe(&both_ways, Duration::from_secs(3)),
         vec![true; both_ways.len()],

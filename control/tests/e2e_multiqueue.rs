@@ -40,21 +40,15 @@ fn e2e_sockets_on_every_queue() {
         .count();
     assert_eq!(bound, 2, "a socket on both queues of both veths");
 
-    let mut probes = Vec::new();
-    for (from, to) in [(0, 1), (1, 0)] {
-        for protocol in [Protocol::Tcp, Protocol::Udp] {
-            for port in [80, 81] {
-                for _ in 0..4 {
-                    probes.push(Probe {
-                        from,
-                        to,
-                        protocol,
-                        port,
-                    });
-                }
-            }
-        }
-    }
+    // Each probe four times: a new flow (source port) each, so both queues get some.
+    let probes: Vec<Probe> = Probe::all(
+        &[(0, 1), (1, 0)],
+        &[Protocol::Tcp, Protocol::Udp],
+        &[80, 81],
+    )
+    .into_iter()
+    .flat_map(|p| [p; 4])
+    .collect();
     let results = s.cluster.probe(&probes, Duration::from_secs(3));
     let failed: Vec<_> = probes
         .iter()

@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use palisade_tests::cluster::{Cluster, PodSpec, Probe, Protocol, Servers};
+use palisade_tests::cluster::{Cluster, PodSpec, Probe, Protocol, Servers, all_pairs};
 use palisade_tests::daemon::Daemon;
 use palisade_tests::probe::{Feature, require};
 use palisade_tests::scenario::TempDir;
@@ -196,20 +196,7 @@ spec:
 const ICMP_CASES: [&str; 2] = ["default-deny-ingress-in-x", "calico-tier-pass"];
 
 fn icmp_matrix(n: usize) -> Vec<Probe> {
-    let mut probes = Vec::new();
-    for from in 0..n {
-        for to in 0..n {
-            if from != to {
-                probes.push(Probe {
-                    from,
-                    to,
-                    protocol: Protocol::Icmp,
-                    port: 0,
-                });
-            }
-        }
-    }
-    probes
+    Probe::all(&all_pairs(n), &[Protocol::Icmp], &[])
 }
 
 /// Allowed probes whose reverse (a new flow the other way) is denied: their replies pass only
@@ -232,25 +219,7 @@ fn replies_only_by_conntrack(probes: &[Probe], expected: &[bool]) -> usize {
 }
 
 fn matrix(n: usize) -> Vec<Probe> {
-    let mut probes = Vec::new();
-    for from in 0..n {
-        for to in 0..n {
-            if from == to {
-                continue;
-            }
-            for protocol in [Protocol::Tcp, Protocol::Udp] {
-                for port in PORTS {
-                    probes.push(Probe {
-                        from,
-                        to,
-                        protocol,
-                        port,
-                    });
-                }
-            }
-        }
-    }
-    probes
+    Probe::all(&all_pairs(n), &[Protocol::Tcp, Protocol::Udp], &PORTS)
 }
 
 /// `palisade eval` verdicts (true = allow) for `probes` against `store`.

@@ -81,18 +81,11 @@ fn echo_arrives(conn: &mut TcpStream, msg: &[u8], timeout: Duration) -> bool {
 
 /// New TCP connections and UDP exchanges between x/a (0) and y/b (1), both ways.
 fn a_b_probes() -> Vec<Probe> {
-    let mut probes = Vec::new();
-    for (from, to) in [(0, 1), (1, 0)] {
-        for protocol in [Protocol::Tcp, Protocol::Udp] {
-            probes.push(Probe {
-                from,
-                to,
-                protocol,
-                port: SERVED,
-            });
-        }
-    }
-    probes
+    Probe::all(
+        &[(0, 1), (1, 0)],
+        &[Protocol::Tcp, Protocol::Udp],
+        &[SERVED],
+    )
 }
 
 #[test]

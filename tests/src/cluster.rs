@@ -218,6 +218,41 @@ pub struct Probe {
     pub port: u16,
 }
 
+impl Probe {
+    /// For every `(from, to)` in `pairs`, in order: for each of `protocols`, a probe to each of
+    /// `ports` (ICMP: one probe, port 0).
+    pub fn all(pairs: &[(usize, usize)], protocols: &[Protocol], ports: &[u16]) -> Vec<Probe> {
+        let mut probes = Vec::new();
+        for &(from, to) in pairs {
+            for &protocol in protocols {
+                let ports = if protocol == Protocol::Icmp {
+                    &[0][..]
+                } else {
+                    ports
+                };
+                probes.extend(ports.iter().map(|&port| Probe {
+                    from,
+                    to,
+                    protocol,
+                    port,
+                }));
+            }
+        }
+        probes
+    }
+}
+
+/// Every ordered pair of distinct pods among the first `n`.
+pub fn all_pairs(n: usize) -> Vec<(usize, usize)> {
+    (0..n)
+        .flat_map(|from| {
+            (0..n)
+                .filter(move |&to| to != from)
+                .map(move |to| (from, to))
+        })
+        .collect()
+}
+
 fn tcp_probe(dst: IpAddr, port: u16, timeout: Duration) -> bool {
     TcpStream::connect_timeout(&SocketAddr::from((dst, port)), timeout).is_ok()
 }
@@ -359,5 +394,39 @@ fn serve(
                 let _ = u.send_to(&buf[..n], from);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_sets_cover_every_pair_protocol_and_port() {
+        assert_eq!(
+            all_pairs(3),
+            vec![(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)]
+        );
+        let probes = Probe::all(
+            &[(0, 1), (1, 0)],
+            &[Protocol::Tcp, Protocol::Icmp, Protocol::Udp],
+            &[80, 81],
+        );
+        assert_eq!(probes.len(), 2 * (2 + 1 + 2));
+        assert_eq!(
+            probes[..5]
+                .iter()
+                .map(|p| (p.protocol, p.port))
+                .collect::<Vec<_>>(),
+            vec![
+                (Protocol::Tcp, 80),
+                (Protocol::Tcp, 81),
+                (Protocol::Icmp, 0),
+                (Protocol::Udp, 80),
+                (Protocol::Udp, 81)
+            ]
+        );
+        assert!(probes[5..].iter().all(|p| (p.from, p.to) == (1, 0)));
+        assert!(Probe::all(&[], &[Protocol::Tcp], &[80]).is_empty());
     }
 }
