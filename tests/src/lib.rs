@@ -26,6 +26,7 @@ pub mod frames;
 pub mod netns;
 pub mod pods;
 pub mod probe;
+pub mod remote;
 pub mod scenario;
 pub mod traffic;
 pub mod verdicts;

@@ -9,7 +9,13 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use palisade_dataplane::packet::MacAddr;
 use serde::Deserialize;
+
+use super::endpoints::parse_mac;
+
+/// Most worker threads.
+pub const MAX_WORKERS: usize = 64;
 
 /// What traffic does while Palisade is not running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -34,11 +40,22 @@ pub enum RevalidationConfig {
     KeepEstablished,
 }
 
+/// The way off the node: an interface Palisade also attaches to, and the router behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UplinkConfig {
+    /// Interface name in the node's network namespace.
+    pub interface: String,
+    /// MAC of the next hop every non-local frame is sent to (`aa:bb:cc:dd:ee:ff`).
+    pub next_hop_mac: String,
+}
+
 /// The whole configuration. See `config/palisade.yaml`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RunConfig {
-    /// Worker threads, each with its own UMEM.
+    /// Worker threads, each with its own UMEM and its share of every interface's RX queues
+    /// (fewer run when an interface has fewer queues).
     pub workers: usize,
     /// Cores to pin worker i to (`cpus[i % len]`); empty: worker i on the i-th core.
     pub cpus: Vec<usize>,
@@ -69,6 +86,8 @@ pub struct RunConfig {
     pub idle_poll_ms: u64,
     /// Period of the counters line on stderr, in seconds (0: only at exit).
     pub stats_interval_s: u64,
+    /// The uplink; none: traffic to non-local destinations is dropped (`no-route`).
+    pub uplink: Option<UplinkConfig>,
 }
 
 impl Default for RunConfig {
@@ -91,6 +110,7 @@ impl Default for RunConfig {
             gateway_v6: Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1),
             idle_poll_ms: 100,
             stats_interval_s: 30,
+            uplink: None,
         }
     }
 }
@@ -150,14 +170,24 @@ impl RunConfig {
             value,
             expected,
         };
-        if self.workers != 1 {
-            // Each worker needs its own UMEM and so its own queues on every port, and the
-            // pipeline learns pod MACs per worker (a pod's ARP reply reaches one worker only).
-            return Err(bad(
-                "workers",
-                self.workers.to_string(),
-                "1 (several workers need shared learned MACs and >= N queues per interface; not supported yet)",
-            ));
+        if !(1..=MAX_WORKERS).contains(&self.workers) {
+            return Err(bad("workers", self.workers.to_string(), "1 ..= 64"));
+        }
+        if let Some(uplink) = &self.uplink {
+            if uplink.interface.is_empty() || uplink.interface.len() > 15 {
+                return Err(bad(
+                    "uplink.interface",
+                    format!("{:?}", uplink.interface),
+                    "an interface name of 1 to 15 bytes",
+                ));
+            }
+            if self.uplink_next_hop().is_none() {
+                return Err(bad(
+                    "uplink.next_hop_mac",
+                    format!("{:?}", uplink.next_hop_mac),
+                    "a unicast MAC address such as 02:00:00:00:00:01",
+                ));
+            }
         }
         if !(1..=1024).contains(&self.batch_size) {
             return Err(bad("batch_size", self.batch_size.to_string(), "1 ..= 1024"));
@@ -190,6 +220,12 @@ impl RunConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The uplink's next-hop MAC, if an uplink is configured and its MAC is a unicast address.
+    pub fn uplink_next_hop(&self) -> Option<MacAddr> {
+        let mac = parse_mac(&self.uplink.as_ref()?.next_hop_mac)?;
+        mac.is_unicast().then_some(mac)
     }
 
     /// [`Self::idle_poll_ms`] as a duration.
@@ -231,6 +267,16 @@ mod tests {
         assert_eq!(c.batch_size, 32);
         assert_eq!(c.gateway_v4, Ipv4Addr::new(169, 254, 9, 9));
         assert_eq!(c.cpus, vec![1]);
+        let c =
+            parse("workers: 2\nuplink: {interface: eth1, next_hop_mac: \"02:00:0a:0b:0c:0d\"}\n")
+                .expect("valid");
+        assert_eq!(c.workers, 2);
+        assert_eq!(
+            c.uplink.as_ref().map(|u| u.interface.as_str()),
+            Some("eth1")
+        );
+        assert_eq!(c.uplink_next_hop(), Some(MacAddr([2, 0, 10, 11, 12, 13])));
+        assert_eq!(RunConfig::default().uplink_next_hop(), None);
     }
 
     #[test]
@@ -241,7 +287,20 @@ mod tests {
         assert!(e.to_string().contains("failure_mode"), "{e}");
         let e = parse("ring_size: 1000\n").expect_err("not a power of two");
         assert!(e.to_string().contains("`ring_size`"), "{e}");
-        let e = parse("workers: 2\n").expect_err("one worker for now");
+        let e = parse("workers: 0\n").expect_err("no worker");
         assert!(e.to_string().contains("`workers`"), "{e}");
+        let e = parse("workers: 65\n").expect_err("too many");
+        assert!(e.to_string().contains("`workers`"), "{e}");
+        let e = parse("uplink: {interface: eth1, next_hop_mac: \"02:00:00:00:00\"}\n")
+            .expect_err("short MAC");
+        assert!(e.to_string().contains("`uplink.next_hop_mac`"), "{e}");
+        let e = parse("uplink: {interface: eth1, next_hop_mac: \"ff:ff:ff:ff:ff:ff\"}\n")
+            .expect_err("broadcast next hop");
+        assert!(e.to_string().contains("`uplink.next_hop_mac`"), "{e}");
+        let e = parse("uplink: {interface: \"\", next_hop_mac: \"02:00:00:00:00:01\"}\n")
+            .expect_err("no interface");
+        assert!(e.to_string().contains("`uplink.interface`"), "{e}");
+        let e = parse("uplink: {interface: eth1}\n").expect_err("no next hop");
+        assert!(e.to_string().contains("next_hop_mac"), "{e}");
     }
 }

@@ -96,25 +96,42 @@ pub struct NeighbourProbe {
     pub gateway_mac: MacAddr,
 }
 
-/// The route table for `ports` (attached as ports 0..n, with gateway MACs `macs`) given the
-/// endpoints of the current store, and the IPv4 pod addresses whose MAC is not configured.
-/// Endpoints on interfaces that are not attached are returned as warnings.
+/// The uplink as attached: its port number (after the pod ports), its own MAC (the source of
+/// frames sent there) and the next hop's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UplinkPort {
+    pub port: PortId,
+    pub mac: MacAddr,
+    pub next_hop: MacAddr,
+}
+
+/// A route table, the pod addresses to probe, and warnings.
+pub type RoutesFor = (RouteTable, Vec<NeighbourProbe>, Vec<String>);
+
+/// The route table for `ports` (attached as ports 0..n, with gateway MACs `macs`, and the
+/// uplink if any) given the endpoints of the current store, and the IPv4 pod addresses whose
+/// MAC is not configured. Endpoints on interfaces that are not attached are returned as
+/// warnings.
 pub fn routes_for(
     attached: &[String],
     macs: &[MacAddr],
+    uplink: Option<&UplinkPort>,
     current: &[LocalPort],
-) -> Result<(RouteTable, Vec<NeighbourProbe>, Vec<String>), RouteError> {
+) -> Result<RoutesFor, RouteError> {
     let mut builder = RouteTable::builder();
     for (i, mac) in macs.iter().enumerate() {
         builder.pod_port(port_id(i), *mac);
+    }
+    if let Some(u) = uplink {
+        builder.uplink_port(u.port, u.mac, Some(u.next_hop));
     }
     let mut probes = Vec::new();
     let mut warnings = Vec::new();
     for lp in current {
         let Some(i) = attached.iter().position(|a| *a == lp.interface) else {
             warnings.push(format!(
-                "interface {} of {} is not attached (new since start): restart palisade \
-                 to enforce it",
+                "interface {} of {} is not attached (new since start, or the uplink): \
+                 restart palisade to enforce it",
                 lp.interface,
                 lp.endpoints.join(", ")
             ));
@@ -180,7 +197,8 @@ mod tests {
             lp("hb", [10, 0, 0, 2], Some(known)),
             lp("hc", [10, 0, 0, 3], None),
         ];
-        let (routes, probes, warnings) = routes_for(&attached, &macs, &current).expect("routes");
+        let (routes, probes, warnings) =
+            routes_for(&attached, &macs, None, &current).expect("routes");
         assert_eq!(routes.local_count(), 2);
         let b = routes.local(IpAddr::from([10, 0, 0, 2])).expect("b");
         assert_eq!((b.port, b.mac), (1, Some(known)));
@@ -194,5 +212,48 @@ mod tests {
         );
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("hc"), "{warnings:?}");
+        assert_eq!(
+            routes.route(IpAddr::from([10, 9, 9, 9])),
+            Err(palisade_dataplane::packet::DropReason::NoRoute),
+            "no uplink: nothing leaves the node"
+        );
+    }
+
+    #[test]
+    fn with_an_uplink_non_local_traffic_goes_to_the_next_hop() {
+        use palisade_dataplane::forward::{PortRole, Route};
+        let attached = vec!["ha".to_owned()];
+        let macs = [MacAddr([2, 0, 0, 0, 0, 1])];
+        let uplink = UplinkPort {
+            port: 1,
+            mac: MacAddr([2, 0, 0, 0, 0, 0x0f]),
+            next_hop: MacAddr([2, 0, 0, 0, 0, 0xee]),
+        };
+        let current = vec![LocalPort {
+            interface: "ha".into(),
+            endpoints: vec!["ns/a".into()],
+            addrs: vec![IpAddr::from([10, 0, 0, 1])],
+            mac: None,
+        }];
+        let (routes, _, warnings) =
+            routes_for(&attached, &macs, Some(&uplink), &current).expect("routes");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            routes.route(IpAddr::from([192, 0, 2, 7])),
+            Ok(Route::Uplink {
+                port: 1,
+                next_hop: uplink.next_hop
+            })
+        );
+        assert!(matches!(
+            routes.route(IpAddr::from([10, 0, 0, 1])),
+            Ok(Route::Local(l)) if l.port == 0
+        ));
+        let info = routes.port(1).expect("uplink port");
+        assert_eq!(
+            info.gateway_mac, uplink.mac,
+            "frames leave with the uplink's MAC"
+        );
+        assert!(matches!(info.role, PortRole::Uplink { .. }));
     }
 }

@@ -1,15 +1,20 @@
 //! `palisade run`: the privileged node process.
 //!
 //! ```text
-//!  store --load/compile--> Published{snapshot, routes} --ArcSwap--> worker (pinned thread)
-//!    ^ SIGHUP: reload, generation+1         XDP redirect on every local pod interface
+//!  store --load/compile--> Published{snapshot, routes} --ArcSwap--> workers 0..n (pinned)
+//!    ^ SIGHUP: reload, generation+1     XDP redirect on every local pod interface + uplink
 //!  signalfd (main thread): SIGHUP reload | SIGINT/SIGTERM stop, join, detach | counters
 //! ```
 //!
 //! Contract (DESIGN.md "Contract: palisade run"): run inside the node's network namespace; no
 //! config file needed; attaches the XDP program (fail-closed by default) to the host-side
-//! interface of every local endpoint, binds AF_XDP sockets on every RX queue, logs what it
-//! attached and then a line containing `ready` on stderr. SIGHUP re-reads the store and swaps
+//! interface of every local endpoint and to the configured uplink, binds AF_XDP sockets on
+//! every RX queue (split among the workers, see `workers`), logs what it attached and then a
+//! line containing `ready` on stderr. Pods reach non-local destinations through the uplink
+//! (destination MAC: the configured next hop, source: the uplink's MAC); frames arriving on
+//! the uplink reach local pods (their ingress policy applies; the sender is no endpoint) and
+//! anything else from it is dropped (`no-route`), as is traffic to non-local destinations
+//! without an uplink. SIGHUP re-reads the store and swaps
 //! the compiled snapshot without stopping traffic (an invalid store is logged, the running
 //! snapshot stays); SIGINT/SIGTERM stop the workers and detach. Exit codes: 0 clean stop, 1
 //! runtime failure, 2 invalid input (config, store, no local endpoint).
@@ -17,6 +22,7 @@
 pub mod config;
 pub mod endpoints;
 pub mod worker;
+mod workers;
 
 #[cfg(test)]
 mod worker_tests;
@@ -24,9 +30,7 @@ mod worker_tests;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -34,20 +38,18 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use palisade_bpf::{AttachOptions, FailureMode, Fallback, Redirect};
-use palisade_dataplane::conntrack::{ConntrackConfig, ConntrackTable, Revalidation};
 use palisade_dataplane::flowlog::{FlowEvent, FlowLog};
-use palisade_dataplane::neigh::NeighConfig;
+use palisade_dataplane::forward::{PortId, RouteError};
 use palisade_dataplane::packet::MacAddr;
-use palisade_dataplane::pipeline::{Pipeline, PipelineConfig};
 use palisade_dataplane::policy::unpack_rule_id;
-use palisade_xsk::{PortSpec, XskConfig, XskIo};
 
 use crate::compile::compile;
 use crate::eval::reference::Failsafes;
 use crate::store::Store;
-use config::{FailureModeConfig, RevalidationConfig, RunConfig};
-use endpoints::{LocalPort, local_ports, routes_for};
-use worker::{Published, Worker, WorkerStats};
+use config::{FailureModeConfig, RunConfig};
+use endpoints::{LocalPort, RoutesFor, UplinkPort, local_ports, routes_for};
+use worker::Published;
+use workers::Workers;
 
 /// `palisade run` arguments.
 #[derive(Debug, Clone, clap::Args)]
@@ -121,11 +123,26 @@ fn load(store_dir: &Path, node: &str) -> Result<(Store, Vec<LocalPort>), String>
     Ok((store, ports))
 }
 
-/// Everything attached at start, released in `shutdown`.
+/// Everything attached at start, released in `shutdown`. Ports are numbered as listed: the
+/// pod interfaces (`pods` of them), then the uplink if there is one.
 struct Node {
     interfaces: Vec<String>,
     macs: Vec<MacAddr>,
     redirects: Vec<Redirect>,
+    pods: usize,
+    uplink: Option<UplinkPort>,
+}
+
+impl Node {
+    /// The route table (and neighbour probes) for the local endpoints `ports`.
+    fn routes(&self, ports: &[LocalPort]) -> Result<RoutesFor, RouteError> {
+        routes_for(
+            self.interfaces.get(..self.pods).unwrap_or_default(),
+            self.macs.get(..self.pods).unwrap_or_default(),
+            self.uplink.as_ref(),
+            ports,
+        )
+    }
 }
 
 fn run(args: &RunArgs) -> Result<(), RunError> {
@@ -155,7 +172,7 @@ fn run(args: &RunArgs) -> Result<(), RunError> {
         .map_err(|e| runtime("signalfd")(e.to_string()))?;
 
     let mut node = attach(&config, &ports)?;
-    let (routes, probes, warnings) = match routes_for(&node.interfaces, &node.macs, &ports) {
+    let (routes, probes, warnings) = match node.routes(&ports) {
         Ok(v) => v,
         Err(e) => {
             shutdown(node);
@@ -171,18 +188,26 @@ fn run(args: &RunArgs) -> Result<(), RunError> {
         probes,
     }));
 
-    let started = start_worker(&config, &mut node, shared.clone());
-    let (handle, stop, report, flowlog) = match started {
+    let mut workers = match Workers::start(&config, &mut node, shared.clone()) {
         Ok(v) => v,
         Err(e) => {
             shutdown(node);
             return Err(e);
         }
     };
+    let uplink = node
+        .uplink
+        .as_ref()
+        .and_then(|u| node.interfaces.get(usize::from(u.port)))
+        .map_or(String::new(), |i| format!(", uplink {i}"));
     tracing::info!(
-        "ready: forwarding on {} interfaces ({}), generation {generation}",
-        node.interfaces.len(),
-        node.interfaces.join(", ")
+        "ready: forwarding on {} interfaces ({}{uplink}) with {} workers, generation {generation}",
+        node.pods,
+        node.interfaces
+            .get(..node.pods)
+            .unwrap_or_default()
+            .join(", "),
+        workers.len(),
     );
 
     let mut last_stats = Instant::now();
@@ -221,24 +246,19 @@ fn run(args: &RunArgs) -> Result<(), RunError> {
             Ok(None) => {}
             Err(e) => break Err(runtime("reading signals")(e)),
         }
-        if handle.is_finished() {
-            break Err(RunError::Runtime("the worker stopped unexpectedly".into()));
+        if workers.any_finished() {
+            break Err(RunError::Runtime("a worker stopped unexpectedly".into()));
         }
-        drain_flowlog(&flowlog, &mut events);
+        drain_flowlog(&workers.flowlog, &mut events);
         if config.stats_interval_s > 0 && last_stats.elapsed() >= stats_every {
             last_stats = Instant::now();
-            log_stats("counters", &report);
+            workers.log_stats("counters");
         }
     };
 
-    stop.store(true, Ordering::Relaxed);
-    let joined = match handle.join() {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(RunError::Runtime(format!("worker failed: {e}"))),
-        Err(_) => Err(RunError::Runtime("worker panicked".into())),
-    };
-    drain_flowlog(&flowlog, &mut events);
-    log_stats("final counters", &report);
+    let joined = workers.join();
+    drain_flowlog(&workers.flowlog, &mut events);
+    workers.log_stats("final counters");
     shutdown(node);
     outcome.and(joined)
 }
@@ -270,41 +290,66 @@ fn attach_options(config: &RunConfig) -> AttachOptions {
     }
 }
 
-/// Attaches the XDP program to every local interface (all or nothing).
+/// Attaches the XDP program to every local pod interface, then to the uplink if one is
+/// configured (all or nothing).
 fn attach(config: &RunConfig, ports: &[LocalPort]) -> Result<Node, RunError> {
     let opts = attach_options(config);
     let mut node = Node {
         interfaces: Vec::new(),
         macs: Vec::new(),
         redirects: Vec::new(),
+        pods: 0,
+        uplink: None,
     };
-    for port in ports {
-        let attached = interface_mac(&port.interface).and_then(|mac| {
-            Redirect::attach(&port.interface, &opts)
+    let uplink = config.uplink.as_ref().map(|u| u.interface.as_str());
+    if let Some(pod) = ports.iter().find(|p| Some(p.interface.as_str()) == uplink) {
+        return Err(RunError::Input(format!(
+            "the uplink interface {} is also the interface of {}",
+            pod.interface,
+            pod.endpoints.join(", ")
+        )));
+    }
+    let wanted = ports
+        .iter()
+        .map(|p| (p.interface.as_str(), Some(p)))
+        .chain(uplink.map(|u| (u, None)));
+    for (interface, port) in wanted {
+        let attached = interface_mac(interface).and_then(|mac| {
+            Redirect::attach(interface, &opts)
                 .map(|r| (mac, r))
                 .map_err(|e| e.to_string())
         });
+        let endpoints = port.map_or("uplink".to_owned(), |p| p.endpoints.join(","));
         match attached {
             Ok((mac, redirect)) => {
                 tracing::info!(
-                    interface = %port.interface,
+                    interface = %interface,
                     mode = ?redirect.mode(),
                     origin = ?redirect.origin(),
                     pinned = redirect.is_pinned(),
-                    endpoints = %port.endpoints.join(","),
-                    addrs = ?port.addrs,
+                    endpoints = %endpoints,
+                    addrs = ?port.map(|p| &p.addrs),
                     "attached XDP redirect"
                 );
-                node.interfaces.push(port.interface.clone());
+                node.interfaces.push(interface.to_owned());
                 node.macs.push(mac);
                 node.redirects.push(redirect);
+                match (port, config.uplink_next_hop()) {
+                    (Some(_), _) => node.pods += 1,
+                    (None, Some(next_hop)) => {
+                        node.uplink = Some(UplinkPort {
+                            port: PortId::try_from(node.pods).unwrap_or(PortId::MAX),
+                            mac,
+                            next_hop,
+                        });
+                    }
+                    (None, None) => {}
+                }
             }
             Err(e) => {
                 shutdown(node);
                 return Err(RunError::Runtime(format!(
-                    "attaching to {} ({}): {e}",
-                    port.interface,
-                    port.endpoints.join(", ")
+                    "attaching to {interface} ({endpoints}): {e}"
                 )));
             }
         }
@@ -333,105 +378,6 @@ fn interface_mac(interface: &str) -> Result<MacAddr, String> {
     ))
 }
 
-type Started = (
-    JoinHandle<Result<(), palisade_xsk::XskError>>,
-    Arc<AtomicBool>,
-    Arc<Mutex<WorkerStats>>,
-    Arc<FlowLog>,
-);
-
-/// Opens the sockets, registers them with the programs and starts the (pinned) worker; returns
-/// once it runs.
-fn start_worker(
-    config: &RunConfig,
-    node: &mut Node,
-    shared: Arc<ArcSwap<Published>>,
-) -> Result<Started, RunError> {
-    let mut specs = Vec::with_capacity(node.interfaces.len());
-    for interface in &node.interfaces {
-        let queues = palisade_bpf::rx_queue_count(interface)
-            .map_err(|e| runtime("counting RX queues")(e.to_string()))?;
-        specs.push(PortSpec::all(interface, queues));
-    }
-    let xsk = XskConfig {
-        frame_count: config.frame_count,
-        frame_size: config.frame_size,
-        ring_size: config.ring_size,
-    };
-    let io =
-        XskIo::open(&specs, &xsk).map_err(|e| runtime("opening AF_XDP sockets")(e.to_string()))?;
-    for s in io.sockets() {
-        let redirect = node
-            .redirects
-            .get_mut(usize::from(s.port.0))
-            .ok_or_else(|| RunError::Runtime(format!("socket on unknown port {:?}", s.port)))?;
-        redirect
-            .register_socket(s.queue, s.fd)
-            .map_err(|e| runtime("registering a socket in the XSKMAP")(e.to_string()))?;
-    }
-    for spec in &specs {
-        tracing::info!(interface = %spec.interface, queues = ?spec.queues, "AF_XDP sockets bound");
-    }
-    let conntrack = ConntrackTable::new(ConntrackConfig {
-        revalidation: match config.revalidation {
-            RevalidationConfig::Revalidate => Revalidation::Revalidate,
-            RevalidationConfig::KeepEstablished => Revalidation::KeepEstablished,
-        },
-        ..ConntrackConfig::with_capacity(config.conntrack_capacity)
-    })
-    .map_err(|e| RunError::Input(e.to_string()))?;
-    let flowlog = Arc::new(FlowLog::new(config.flowlog_capacity));
-    let pipeline = Pipeline::new(
-        PipelineConfig {
-            neigh: NeighConfig {
-                gateway_v4: config.gateway_v4,
-                gateway_v6: config.gateway_v6,
-            },
-            ..PipelineConfig::default()
-        },
-        Arc::new(conntrack),
-        flowlog.clone(),
-    );
-    let mut worker = Worker::new(io, pipeline, config.gateway_v4, config.batch_size);
-    let stop = Arc::new(AtomicBool::new(false));
-    let report = Arc::new(Mutex::new(WorkerStats::default()));
-    let core = pick_core(config, 0);
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let (t_stop, t_report, idle) = (stop.clone(), report.clone(), config.idle_poll());
-    let handle = std::thread::Builder::new()
-        .name("palisade-worker-0".into())
-        .spawn(move || {
-            let pinned = core.is_some_and(core_affinity::set_for_current);
-            let _ = ready_tx.send(pinned.then_some(core).flatten());
-            worker.run(&shared, &t_stop, Instant::now(), idle, &t_report)
-        })
-        .map_err(|e| runtime("spawning the worker")(e.to_string()))?;
-    match ready_rx.recv_timeout(Duration::from_secs(10)) {
-        Ok(Some(core)) => tracing::info!(worker = 0, core = core.id, "worker started, pinned"),
-        Ok(None) => tracing::info!(worker = 0, "worker started, not pinned"),
-        Err(_) => {
-            stop.store(true, Ordering::Relaxed);
-            return Err(RunError::Runtime("the worker did not start".into()));
-        }
-    }
-    Ok((handle, stop, report, flowlog))
-}
-
-/// The core worker `i` is pinned to, if pinning is on and the core exists.
-fn pick_core(config: &RunConfig, i: usize) -> Option<core_affinity::CoreId> {
-    if !config.pin_workers {
-        return None;
-    }
-    let cores = core_affinity::get_core_ids()?;
-    let wanted = if config.cpus.is_empty() {
-        cores.get(i % cores.len().max(1))?.id
-    } else {
-        *config.cpus.get(i % config.cpus.len())?
-    };
-    cores.into_iter().find(|c| c.id == wanted)
-}
-
-/// Re-reads the store and compiles it as `generation` for the interfaces attached at start.
 /// Where a reload's time went (the swap itself is timed by the caller).
 struct ReloadTiming {
     load: Duration,
@@ -444,6 +390,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// Re-reads the store and compiles it as `generation` for the interfaces attached at start.
 fn reload(
     args: &RunArgs,
     node: &Node,
@@ -458,8 +405,7 @@ fn reload(
         compile: loaded.elapsed(),
         policies: store.policies.len(),
     };
-    let (routes, probes, warnings) =
-        routes_for(&node.interfaces, &node.macs, &ports).map_err(|e| format!("routes: {e}"))?;
+    let (routes, probes, warnings) = node.routes(&ports).map_err(|e| format!("routes: {e}"))?;
     for w in warnings {
         tracing::warn!("{w}");
     }
@@ -486,41 +432,6 @@ fn drain_flowlog(flowlog: &FlowLog, events: &mut Vec<FlowEvent>) {
             "flow"
         );
     }
-}
-
-fn log_stats(what: &str, report: &Mutex<WorkerStats>) {
-    let s = match report.lock() {
-        Ok(g) => g.clone(),
-        Err(p) => p.into_inner().clone(),
-    };
-    let p = &s.pipeline;
-    tracing::info!(
-        worker = 0,
-        generation = s.generation,
-        rx = p.rx,
-        forwarded = p.forwarded,
-        replied = p.replied,
-        dropped = p.drops.total(),
-        policy_decisions = p.policy_decisions,
-        policy_denies = p.policy_denies,
-        conntrack_hits = p.conntrack_hits,
-        revalidations = p.revalidations,
-        revalidation_denies = p.revalidation_denies,
-        batches = s.batches,
-        idle_waits = s.idle_waits,
-        backpressure = s.backpressure,
-        neighbour_probes = s.neighbour_probes,
-        io_tx = s.io.tx,
-        io_anomalies = s.io.anomalies,
-        "{what}"
-    );
-    let drops: Vec<String> = p
-        .drops
-        .iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(r, n)| format!("{}={n}", r.as_str()))
-        .collect();
-    tracing::info!(worker = 0, "{what}: drops by reason: {}", drops.join(" "));
 }
 
 /// Detaches every program (and removes fail-closed pins): a clean stop.

@@ -202,7 +202,7 @@ fn policy_from_a_compiled_store_drops_and_a_swap_applies_to_the_next_batch() {
         assert!(warnings.is_empty(), "{warnings:?}");
         let names: Vec<String> = ports.iter().map(|p| p.interface.clone()).collect();
         assert_eq!(names, ["ha", "hb"], "only this node's pods, by interface");
-        let (_, probes, _) = routes_for(&names, &GW_MACS, &ports).expect("routes");
+        let (_, probes, _) = routes_for(&names, &GW_MACS, None, &ports).expect("routes");
         assert_eq!(probes.len(), 2, "neither pod's MAC is configured");
         // Pod B's MAC, as if learned.
         let mut r = RouteTable::builder();

@@ -3,7 +3,8 @@
 //! Contract: `RouteTable` is built by the control plane and read-only afterwards (one per
 //! snapshot): local pod addresses (/32, /128) map to a pod port and, if known, the pod's MAC;
 //! everything else goes to the uplink port's configured next hop, or is `NoRoute`.
-//! `LearnedMacs` is per worker (no locks). `rewrite_for_forward` sets the MACs, decrements the
+//! `LearnedMacs` is per worker (no locks) except its per-port MACs (`PortMacs`, atomic words
+//! shared by the workers). `rewrite_for_forward` sets the MACs, decrements the
 //! TTL / hop limit (IPv4 header checksum updated per RFC 1624) and never touches L4 checksums.
 
 mod learned;
@@ -13,7 +14,7 @@ mod table;
 #[cfg(test)]
 mod tests;
 
-pub use learned::LearnedMacs;
+pub use learned::{DEFAULT_PORTS, LearnedMacs, PortMacs};
 pub use rewrite::rewrite_for_forward;
 pub use table::{
     LocalRoute, PortId, PortInfo, PortRole, Route, RouteError, RouteTable, RouteTableBuilder,

@@ -174,6 +174,38 @@ fn learned_macs_by_address_then_port() {
 }
 
 #[test]
+fn port_macs_are_shared_between_tables() {
+    let shared = std::sync::Arc::new(PortMacs::new(4));
+    let mut w0 = LearnedMacs::with_port_macs(8, shared.clone());
+    let w1 = LearnedMacs::with_port_macs(8, shared.clone());
+    assert_eq!(w1.lookup(2, addr("10.0.0.2")), None);
+    // What one worker hears from a pod, the other can forward with.
+    w0.learn_port(2, POD_B_MAC);
+    assert_eq!(w1.lookup(2, addr("10.0.0.2")), Some(POD_B_MAC));
+    assert_eq!(shared.get(2), Some(POD_B_MAC));
+    // The address map stays per worker.
+    assert!(w0.learn(2, addr("10.0.0.2"), POD_A_MAC));
+    assert_eq!(w0.lookup(2, addr("10.0.0.2")), Some(POD_A_MAC));
+    assert_eq!(
+        w1.lookup(2, addr("10.0.0.2")),
+        Some(POD_A_MAC),
+        "the port MAC moved too"
+    );
+    assert_eq!(w1.len(), 0);
+    // Out of range ports are not learned, and never panic.
+    w0.learn_port(9, POD_A_MAC);
+    assert_eq!(w1.lookup(9, addr("10.0.0.9")), None);
+    // All-ones and zero MACs round-trip (the valid bit is separate).
+    shared.set(0, MacAddr([0xff, 0xff, 0xff, 0xff, 0xff, 0xfe]));
+    assert_eq!(
+        shared.get(0),
+        Some(MacAddr([0xff, 0xff, 0xff, 0xff, 0xff, 0xfe]))
+    );
+    shared.set(1, MacAddr::ZERO);
+    assert_eq!(shared.get(1), Some(MacAddr::ZERO));
+}
+
+#[test]
 fn ipv4_rewrite_decrements_ttl_and_keeps_the_checksum_valid() {
     for ttl in [64u8, 2, 255, 128, 17] {
         let mut frame = udp4_ttl("10.0.0.1", "10.0.0.2", ttl);

@@ -19,7 +19,7 @@ use crate::conntrack::{
 use crate::flow::{FlowKey, IpProto};
 use crate::flowlog::{FlowEvent, FlowEventReason, FlowLog};
 use crate::forward::{
-    LearnedMacs, PortId, PortInfo, PortRole, Route, RouteTable, is_routable_destination,
+    LearnedMacs, PortId, PortInfo, PortMacs, PortRole, Route, RouteTable, is_routable_destination,
     rewrite_for_forward,
 };
 use crate::neigh::{NeighConfig, answer_arp, answer_neighbour_solicitation};
@@ -91,6 +91,27 @@ impl Pipeline {
         flowlog: Arc<FlowLog>,
     ) -> Self {
         let learned = LearnedMacs::new(config.learned_capacity);
+        Self::with_learned(config, conntrack, flowlog, learned)
+    }
+
+    /// Like [`Pipeline::new`], also sharing the per-port learned MACs (`port_macs`) with the
+    /// other workers: a pod heard by one worker can be reached through any.
+    pub fn with_port_macs(
+        config: PipelineConfig,
+        conntrack: Arc<ConntrackTable>,
+        flowlog: Arc<FlowLog>,
+        port_macs: Arc<PortMacs>,
+    ) -> Self {
+        let learned = LearnedMacs::with_port_macs(config.learned_capacity, port_macs);
+        Self::with_learned(config, conntrack, flowlog, learned)
+    }
+
+    fn with_learned(
+        config: PipelineConfig,
+        conntrack: Arc<ConntrackTable>,
+        flowlog: Arc<FlowLog>,
+        learned: LearnedMacs,
+    ) -> Self {
         Self {
             config,
             conntrack,

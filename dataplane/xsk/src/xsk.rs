@@ -10,7 +10,6 @@
 use std::{
     io,
     num::NonZeroU32,
-    ops::Range,
     os::fd::{AsRawFd, RawFd},
     ptr::NonNull,
     str::FromStr,
@@ -33,13 +32,15 @@ use crate::{
 /// The AF_XDP implementation of [`crate::PacketIo`].
 pub type XskIo = Ports<XskRings>;
 
-/// One interface of a worker and the RX queues it serves (a socket is bound on each).
+/// One interface of a worker and the RX queues it serves (a socket is bound on each; the first
+/// also transmits for the port).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortSpec {
     /// Interface name in the calling thread's network namespace.
     pub interface: String,
-    /// The RX queues this worker binds (several workers may split an interface's queues).
-    pub queues: Range<u32>,
+    /// The RX queues this worker binds (several workers split an interface's queues: each
+    /// queue can have one socket, or several sharing one UMEM).
+    pub queues: Vec<u32>,
 }
 
 impl PortSpec {
@@ -47,7 +48,33 @@ impl PortSpec {
     pub fn all(interface: &str, count: u32) -> Self {
         Self {
             interface: interface.to_owned(),
-            queues: 0..count,
+            queues: (0..count).collect(),
+        }
+    }
+
+    /// Worker `worker`'s share of `count` RX queues split among `workers`: queue `q` goes to
+    /// worker `q % workers`. Empty when `worker >= min(count, workers)`.
+    pub fn share(interface: &str, count: u32, worker: u32, workers: u32) -> Self {
+        Self {
+            interface: interface.to_owned(),
+            queues: (0..count)
+                .filter(|q| workers > 0 && q % workers == worker)
+                .collect(),
+        }
+    }
+
+    /// The queues as text: `a..b` when contiguous (`0..2`), else a list (`0,2`).
+    pub fn queues_text(&self) -> String {
+        match (self.queues.first(), self.queues.last()) {
+            (Some(&first), Some(&last)) if self.queues.windows(2).all(|w| w[1] == w[0] + 1) => {
+                format!("{first}..{}", last + 1)
+            }
+            _ => self
+                .queues
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
         }
     }
 }
@@ -228,6 +255,14 @@ impl Ports<XskRings> {
                 expected: "at least one port with at least one queue",
             });
         }
+        if let Some(p) = ports.iter().find(|p| p.queues.is_empty()) {
+            // A port needs a socket to transmit on.
+            return Err(XskError::Config {
+                field: "ports",
+                value: format!("{} with no queue", p.interface),
+                expected: "at least one RX queue on every port",
+            });
+        }
         let ring = qsize("ring_size", cfg.ring_size)?;
         let frame_size = FrameSize::new(cfg.frame_size).map_err(|_| XskError::Config {
             field: "frame_size",
@@ -301,7 +336,7 @@ impl Ports<XskRings> {
                 value: spec.interface.clone(),
                 expected: "an interface name without NUL",
             })?;
-            for queue in spec.queues.clone() {
+            for &queue in &spec.queues {
                 let first = sockets.is_empty();
                 let bind = if first {
                     BindFlags::XDP_COPY | BindFlags::XDP_USE_NEED_WAKEUP
@@ -388,6 +423,26 @@ mod tests {
     }
 
     #[test]
+    fn workers_share_queues_round_robin() {
+        let spec = PortSpec::all("v", 4);
+        assert_eq!(spec.queues, vec![0, 1, 2, 3]);
+        assert_eq!(spec.queues_text(), "0..4");
+        let w1 = PortSpec::share("v", 4, 1, 2);
+        assert_eq!(w1.queues, vec![1, 3]);
+        assert_eq!(w1.queues_text(), "1,3");
+        assert_eq!(PortSpec::share("v", 3, 0, 2).queues, vec![0, 2]);
+        assert_eq!(PortSpec::share("v", 2, 1, 2).queues_text(), "1..2");
+        assert!(PortSpec::share("v", 1, 1, 2).queues.is_empty());
+        assert!(PortSpec::share("v", 4, 0, 0).queues.is_empty());
+        // Every queue goes to exactly one worker.
+        let mut all: Vec<u32> = (0..3)
+            .flat_map(|w| PortSpec::share("v", 7, w, 3).queues)
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..7).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn ports_can_move_to_a_worker_thread() {
         fn send<T: Send>() {}
         send::<XskIo>();
@@ -435,6 +490,13 @@ mod tests {
                     ..
                 }
             ),
+            "{err}"
+        );
+        let mut two = port(1);
+        two.push(PortSpec::share("lo", 1, 1, 2));
+        let err = XskIo::open(&two, &XskConfig::default()).expect_err("a port without queues");
+        assert!(
+            matches!(&err, XskError::Config { field: "ports", value, .. } if value.contains("no queue")),
             "{err}"
         );
         let err = XskIo::open(&[], &XskConfig::default()).expect_err("no ports");
