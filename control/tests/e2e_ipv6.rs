@@ -8,7 +8,10 @@
 //! including replies that only conntrack lets back.
 //!
 //! A second test checks, without palisade, that a Linux pod accepts the neighbour solicitation
-//! the dataplane builds to resolve a quiet IPv6 pod (it learns the gateway from it).
+//! the dataplane builds to resolve a quiet IPv6 pod (it learns the gateway from it). A third
+//! (ignored until `palisade run` sends such solicitations: today it probes only IPv4 pods with
+//! ARP) requires a quiet IPv6 pod — one whose kernel sends no solicitation, MLD report or
+//! router solicitation of its own — to be reachable: palisade must find its MAC itself.
 
 use std::net::Ipv6Addr;
 use std::path::Path;
@@ -141,5 +144,55 @@ fn e2e_ipv6_pod_accepts_the_gateway_solicitation() {
     assert!(
         learned(),
         "the pod learned fe80::1 at {lladdr} from the solicitation (a valid NS for its address)"
+    );
+}
+
+#[test]
+#[ignore = "palisade run resolves only IPv4 pods (ARP probes, control/src/run endpoints.rs \
+            NeighbourProbe); it must also solicit IPv6 pods (neigh::build_neighbour_solicitation)"]
+fn e2e_ipv6_quiet_pod_is_resolved() {
+    if !require(
+        "e2e_ipv6_quiet_pod_is_resolved",
+        &[Feature::Netns, Feature::Xdp, Feature::AfXdp],
+    ) {
+        return;
+    }
+    let pods = vec![
+        PodSpec::new("x", "a", A, "h6a"),
+        PodSpec::new("y", "b", B, "h6b"),
+    ];
+    let s = Scenario::new(BIN, "node-v6q", pods).expect("topology");
+    let _servers = Servers::start(&s.cluster, &PORTS).expect("servers");
+    // y/b says nothing unprompted: no multicast ICMPv6 (neighbour and router solicitations,
+    // MLD reports) leaves it. It still answers solicitations, and its unicast neighbour
+    // unreachability probes still go out.
+    s.cluster.pods[1]
+        .1
+        .exec(
+            "ip6tables",
+            &[
+                "-A",
+                "OUTPUT",
+                "-p",
+                "ipv6-icmp",
+                "-d",
+                "ff00::/8",
+                "-j",
+                "DROP",
+            ],
+        )
+        .expect("ip6tables in y/b");
+    let config = s
+        .config("palisade.yaml", "failure_mode: open\npin_workers: false\n")
+        .expect("config");
+    let daemon = s.start(Some(&config)).expect("palisade run starts");
+    let a_to_b = Probe::all(&[(0, 1)], &[Protocol::Udp, Protocol::Tcp], &[80]);
+    let got = disagreements(&s.cluster, &a_to_b, &[true, true], PROBE_TIMEOUT);
+    let (status, log) = daemon.stop(Duration::from_secs(20)).expect("stop");
+    assert!(status.success(), "clean exit: {status}");
+    assert!(
+        got.is_empty(),
+        "x/a cannot reach the quiet y/b: {got:?}; drops {:?}",
+        drops_by_reason(&log, "final counters")
     );
 }
