@@ -70,8 +70,9 @@ impl Drop for TempDir {
     }
 }
 
-/// Pod manifests for `pods` on `node` (labels `pod: <name>` and `extra_labels[i]`, if given, a
-/// YAML flow-map body such as `quarantine: "true"`).
+/// Pod manifests for `pods` on `node`, each labelled `pod: <name>`, plus, for every
+/// `(pod name, labels)` in `extra_labels`, `labels` (the body of a YAML flow map, such as
+/// `quarantine: 'true'`) on the pods of that name.
 pub fn inventory(node: &str, pods: &[PodSpec], extra_labels: &[(&str, &str)]) -> String {
     let mut y = String::new();
     for p in pods {
