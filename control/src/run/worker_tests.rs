@@ -327,3 +327,149 @@ fn decider_batch_equals_single_on_a_compiled_store() {
     assert!(denies > 0, "pod b denies ingress");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A UDP datagram `src:sport -> dst:dport` sent by `src_mac` to the gateway MAC of its port.
+fn udp(src_mac: [u8; 6], gw: MacAddr, src: Ipv4Addr, dst: Ipv4Addr, ports: (u16, u16)) -> Vec<u8> {
+    let mut f = udp_a_to_b(ports.0);
+    f[0..6].copy_from_slice(&gw.0);
+    f[6..12].copy_from_slice(&src_mac);
+    f[26..30].copy_from_slice(&src.octets());
+    f[30..34].copy_from_slice(&dst.octets());
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = ipv4_checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f[36..38].copy_from_slice(&ports.1.to_be_bytes());
+    f
+}
+
+const DENY_A: &str = "
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-a, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: [Ingress]
+";
+
+#[test]
+fn a_reply_handled_by_another_worker_passes_and_macs_learned_by_one_serve_all() {
+    use palisade_dataplane::forward::PortMacs;
+    let dir = temp_store(&[("pods.yaml", PODS), ("deny.yaml", DENY_A)]);
+    let store = Store::load_dir(&dir).expect("store");
+    let p = published(compile(&store, 1, &Failsafes::default()).snapshot, None);
+    // Two workers as `palisade run` builds them: one conntrack table, one per-port MAC table.
+    let ct = Arc::new(ConntrackTable::new(ConntrackConfig::with_capacity(1024)).expect("ct"));
+    let macs = Arc::new(PortMacs::new(2));
+    let flowlog = Arc::new(FlowLog::new(64));
+    let mut workers: Vec<Worker<MemIo>> = (0..2)
+        .map(|_| {
+            let pipeline = Pipeline::with_port_macs(
+                PipelineConfig::default(),
+                ct.clone(),
+                flowlog.clone(),
+                macs.clone(),
+            );
+            Worker::new(MemIo::new(2, 1, 256, 64).expect("io"), pipeline, GW, 16)
+        })
+        .collect();
+    // Pod B speaks (its ARP for the gateway) on a queue of worker 1 only.
+    assert!(w_io(&mut workers[1]).inject(PortId(1), 0, &arp(1, POD_MACS[1], B, [0; 6], GW)));
+    workers[1].step(&p, now()).expect("step");
+    assert_eq!(
+        w_io(&mut workers[1]).take_sent(PortId(1)).len(),
+        1,
+        "ARP reply"
+    );
+    // A's datagram reaches worker 0, which forwards it with the MAC worker 1 learned.
+    let request = udp(POD_MACS[0], GW_MACS[0], A, B, (4001, 80));
+    assert!(w_io(&mut workers[0]).inject(PortId(0), 0, &request));
+    workers[0].step(&p, now()).expect("step");
+    let sent = w_io(&mut workers[0]).take_sent(PortId(1));
+    assert_eq!(sent.len(), 1, "{:?}", workers[0].stats());
+    assert_eq!(&sent[0][0..6], &POD_MACS[1]);
+    // B's reply arrives at worker 1: tracked in the shared table, so it passes although a
+    // new flow B -> A is denied (pod a admits nothing).
+    let reply = udp(POD_MACS[1], GW_MACS[1], B, A, (80, 4001));
+    assert!(w_io(&mut workers[1]).inject(PortId(1), 0, &reply));
+    workers[1].step(&p, now()).expect("step");
+    assert_eq!(
+        w_io(&mut workers[1]).take_sent(PortId(0)).len(),
+        1,
+        "the reply passes"
+    );
+    let fresh = udp(POD_MACS[1], GW_MACS[1], B, A, (81, 4001));
+    assert!(w_io(&mut workers[1]).inject(PortId(1), 0, &fresh));
+    workers[1].step(&p, now()).expect("step");
+    assert!(
+        w_io(&mut workers[1]).take_sent(PortId(0)).is_empty(),
+        "new B -> A denied"
+    );
+    let s1 = workers[1].stats().pipeline;
+    assert_eq!((s1.conntrack_hits, s1.policy_denies), (1, 1), "{s1:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn the_uplink_carries_non_local_traffic_to_the_next_hop_and_brings_replies_back() {
+    use super::endpoints::{LocalPort, UplinkPort};
+    const UPLINK_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xf]);
+    const NEXT_HOP: MacAddr = MacAddr([2, 0, 0, 0, 0, 0xee]);
+    const REMOTE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 9);
+    let ports = vec![LocalPort {
+        interface: "ha".into(),
+        endpoints: vec!["x/a".into()],
+        addrs: vec![IpAddr::V4(A)],
+        mac: Some(MacAddr(POD_MACS[0])),
+    }];
+    let uplink = UplinkPort {
+        port: 1,
+        mac: UPLINK_MAC,
+        next_hop: NEXT_HOP,
+    };
+    let (routes, _, warnings) =
+        routes_for(&["ha".to_owned()], &GW_MACS[..1], Some(&uplink), &ports).expect("routes");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let p = Published {
+        snapshot: Snapshot::default(),
+        routes,
+        probes: Vec::new(),
+    };
+    let mut w = worker(); // ports 0 (pod a) and 1 (uplink)
+    let out = udp(POD_MACS[0], GW_MACS[0], A, REMOTE, (4100, 53));
+    assert!(w_io(&mut w).inject(PortId(0), 0, &out));
+    w.step(&p, now()).expect("step");
+    let sent = w_io(&mut w).take_sent(PortId(1));
+    assert_eq!(sent.len(), 1, "{:?}", w.stats());
+    assert_eq!(&sent[0][0..6], &NEXT_HOP.0, "to the next hop");
+    assert_eq!(&sent[0][6..12], &UPLINK_MAC.0, "from the uplink's MAC");
+    // The answer comes back on the uplink and reaches pod a.
+    let back = udp(NEXT_HOP.0, UPLINK_MAC, REMOTE, A, (53, 4100));
+    assert!(w_io(&mut w).inject(PortId(1), 0, &back));
+    w.step(&p, now()).expect("step");
+    let sent = w_io(&mut w).take_sent(PortId(0));
+    assert_eq!(sent.len(), 1, "{:?}", w.stats());
+    assert_eq!(&sent[0][0..12], &[POD_MACS[0], GW_MACS[0].0].concat()[..]);
+    // Transit (uplink to a non-local address) and a local source on the uplink are dropped.
+    let transit = udp(
+        NEXT_HOP.0,
+        UPLINK_MAC,
+        REMOTE,
+        Ipv4Addr::new(192, 0, 2, 10),
+        (1, 2),
+    );
+    let spoofed = udp(NEXT_HOP.0, UPLINK_MAC, A, A, (1, 2));
+    assert!(w_io(&mut w).inject(PortId(1), 0, &transit));
+    assert!(w_io(&mut w).inject(PortId(1), 0, &spoofed));
+    w.step(&p, now()).expect("step");
+    assert!(w_io(&mut w).take_sent(PortId(0)).is_empty());
+    assert!(w_io(&mut w).take_sent(PortId(1)).is_empty());
+    let drops = w.stats().pipeline.drops;
+    use palisade_dataplane::packet::DropReason;
+    assert_eq!(
+        (
+            drops.get(DropReason::NoRoute),
+            drops.get(DropReason::SpoofedSource)
+        ),
+        (1, 1)
+    );
+}
