@@ -16,7 +16,8 @@
 //! - Pod MACs come from configuration (`RouteTable`), or are learned per port from any frame
 //!   the pod sends (its DAD, router solicitations and MLD reports at link-up suffice) and per
 //!   address from its ARP/ND; a pod that has sent nothing and has no configured MAC is
-//!   `NoNeighbour` (Palisade does not send ARP requests itself).
+//!   `NoNeighbour` (the pipeline sends no ARP requests; `palisade run`'s worker probes such
+//!   pods). The per-port MACs may be shared between pipelines (`Pipeline::with_port_macs`).
 //! - Within one batch, conntrack lookups run before the batch's inserts; packets that looked
 //!   invalid (a reply whose request is in the same batch) are looked up again after them.
 //! - An 802.1Q tag is kept as received (pod ports are untagged in practice).
