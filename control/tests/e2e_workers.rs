@@ -127,3 +127,46 @@ fn e2e_two_workers_forward_both_ways_and_enforce_policy() {
         "b -> c was denied by policy"
     );
 }
+
+/// One-queue veths and `workers: 2`: one worker runs (each needs a queue of its own on every
+/// interface), the log says why, and traffic flows.
+#[test]
+fn e2e_fewer_queues_than_workers_runs_fewer_workers() {
+    if !require(
+        "e2e_fewer_queues_than_workers_runs_fewer_workers",
+        &[Feature::Netns, Feature::Xdp, Feature::AfXdp],
+    ) {
+        return;
+    }
+    let pods = vec![
+        PodSpec::new("x", "a", [10, 87, 0, 1], "hqa"),
+        PodSpec::new("x", "b", [10, 87, 0, 2], "hqb"),
+    ];
+    let s = Scenario::new(BIN, "node-q1", pods).expect("topology");
+    let config = s.config("workers.yaml", "workers: 2\n").unwrap();
+    let _servers = Servers::start(&s.cluster, &[80]).expect("servers");
+    let daemon = s.start(Some(&config)).expect("palisade run starts");
+    let log = daemon.log();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("workers: 2 configured, running 1") && l.contains("1 RX queue")),
+        "the reduction is explained"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.contains("ready") && l.contains("1 workers"))
+    );
+    let probes: Vec<Probe> = [(0, 1), (1, 0)]
+        .into_iter()
+        .map(|(from, to)| Probe {
+            from,
+            to,
+            protocol: Protocol::Tcp,
+            port: 80,
+        })
+        .collect();
+    let results = s.cluster.probe(&probes, Duration::from_secs(3));
+    let (status, _) = daemon.stop(Duration::from_secs(20)).expect("stop");
+    assert!(status.success(), "{status}");
+    assert_eq!(results, vec![true, true], "{probes:?}");
+}
