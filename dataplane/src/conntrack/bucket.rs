@@ -122,6 +122,17 @@ impl Bucket {
             | (lanes_maybe_equal(w0 >> 32, tag, 0) & 0x3) << 8
     }
 
+    /// Whether some position is free: `free_positions() != 0`, without gathering the mask
+    /// (the cuckoo path search asks this of up to 200 buckets per insert).
+    #[inline]
+    pub fn has_free(&self) -> bool {
+        let (w0, w1, w2) = self.tag_words();
+        // A zero lane sets its high bit (a borrow may also set the bits of lanes above it,
+        // which does not change the answer). Word 0's version lanes are replaced by ones.
+        let zero = |y: u64| y.wrapping_sub(LANES) & !y & HIGH;
+        zero(w1) | zero(w2) | zero((w0 >> 32) | 0x0001_0001 << 32) != 0
+    }
+
     /// Free positions.
     #[inline]
     pub fn free_positions(&self) -> u32 {
@@ -158,7 +169,16 @@ impl Bucket {
     }
 
     /// Spins until this thread holds the bucket (yielding if the holder seems descheduled).
+    #[inline]
     pub fn lock(&self) {
+        if !self.try_lock() {
+            self.lock_contended();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn lock_contended(&self) {
         let mut spins = 0u32;
         while !self.try_lock() {
             spins += 1;
@@ -171,12 +191,14 @@ impl Bucket {
     }
 
     /// Takes the bucket if no writer holds it.
+    #[inline]
     pub fn try_lock(&self) -> bool {
         let w = self.w[0].load(Ordering::Relaxed);
         if w & 1 != 0 {
             return false;
         }
-        let locked = (w & !VERSION_MASK) | u64::from((w as u32).wrapping_add(1));
+        // The version is even, so adding one cannot carry into the tags.
+        let locked = w + 1;
         let ok = self.w[0]
             .compare_exchange_weak(w, locked, Ordering::Acquire, Ordering::Relaxed)
             .is_ok();
@@ -188,6 +210,7 @@ impl Bucket {
     }
 
     /// Releases the bucket: the version becomes even again, one higher.
+    #[inline]
     pub fn unlock(&self) {
         let w = self.w[0].load(Ordering::Relaxed);
         debug_assert!(w & 1 == 1, "unlock of an unlocked bucket");
@@ -264,17 +287,37 @@ mod tests {
             assert_eq!(b.matches(0xA000 + pos as u16), 1 << pos);
         }
         assert_eq!(b.free_positions(), 0);
+        assert!(!b.has_free());
         b.lock();
         b.clear(9);
         b.set(3, 0xA009, 7);
         b.unlock();
         assert_eq!(b.free_positions(), 1 << 9);
+        assert!(b.has_free());
         assert_eq!(b.matches(0xA009), 1 << 3);
         assert_eq!(positions(0b1010_0001).collect::<Vec<_>>(), [0, 5, 7]);
         for pos in 0..WAYS {
             let t = b.tag(pos);
             if t != 0 {
                 assert_ne!(b.candidates(t) & (1 << pos), 0);
+            }
+        }
+    }
+
+    #[test]
+    fn has_free_agrees_with_free_positions() {
+        // Every single free position, in a bucket whose version has every bit pattern nearby.
+        for version in [0u64, 0xFFFF_FFFE, 0x0001_0000] {
+            for free in 0..=WAYS {
+                let b = Bucket::default();
+                b.w[0].store(version, Ordering::Relaxed);
+                b.lock();
+                for pos in (0..WAYS).filter(|&p| p != free) {
+                    b.set(pos, 0x0001 + pos as u16 * 0x1111, pos as u32);
+                }
+                b.unlock();
+                assert_eq!(b.has_free(), b.free_positions() != 0, "free {free}");
+                assert_eq!(b.has_free(), free < WAYS);
             }
         }
     }
