@@ -117,6 +117,16 @@ fn timeout_table(by_class: &[u32; 7]) -> [[u32; 16]; state::KINDS] {
     t
 }
 
+/// `n` values of `f()` in memory the kernel is asked to back with 2 MiB pages before it is
+/// first touched (random lookups in a table of 1M entries, 64 MB, then miss the TLB far less:
+/// bench/README.md, "Connection tracking").
+fn huge_slice<T>(n: usize, f: impl FnMut() -> T) -> Box<[T]> {
+    let mut v = Vec::with_capacity(n);
+    palisade_hugepages::advise(v.spare_capacity_mut());
+    v.extend(std::iter::repeat_with(f).take(n));
+    v.into_boxed_slice()
+}
+
 fn policy_word(d: &Decision) -> u64 {
     u64::from(d.rule_id) | (u64::from(d.generation as u32) << 32)
 }
@@ -133,8 +143,8 @@ impl ConntrackTable {
             expected: "fewer entries",
         })?;
         Ok(Self {
-            buckets: (0..nb).map(|_| Bucket::default()).collect(),
-            slots: (0..cap).map(|_| Slot::default()).collect(),
+            buckets: huge_slice(nb as usize, Bucket::default),
+            slots: huge_slice(cap, Slot::default),
             free: FreeList::new(),
             counters: Counters::new(),
             seed: super::key::expand_seed(config.hash_seed),
@@ -181,8 +191,13 @@ impl ConntrackTable {
         self.timeouts[state::kind(protocol)][usize::from(code & 0xF)]
     }
 
+    /// Raises the newest generation seen to `g`. The read first keeps the common case (`g` is
+    /// not newer) free of a read-modify-write on a line every worker shares.
+    #[inline]
     fn note_generation(&self, g: u64) {
-        self.max_generation.fetch_max(g, Ordering::Relaxed);
+        if g > self.max_generation.load(Ordering::Relaxed) {
+            self.max_generation.fetch_max(g, Ordering::Relaxed);
+        }
     }
 
     /// The full generation of a stored low half: the latest generation at most 2^32 below the
