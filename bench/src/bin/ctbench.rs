@@ -17,7 +17,8 @@
 //! `bytes_per_entry` is the table's whole memory (index slack included) divided by N.
 //! `--repeat R` (default 3) runs R passes, each on a fresh table, and reports each figure's
 //! fastest pass; stderr also shows each pass's on-CPU time per operation (from
-//! `/proc/thread-self/schedstat`), which other load on the machine does not stretch.
+//! `/proc/thread-self/schedstat`), which other load on the machine does not stretch, and how
+//! much of the process is on transparent huge pages (the table asks for them).
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -131,6 +132,13 @@ impl Clock {
     }
 }
 
+/// This process's anonymous memory on transparent huge pages, in KiB (Linux).
+fn anon_huge_kb() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
+    let line = s.lines().find(|l| l.starts_with("AnonHugePages:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
@@ -224,6 +232,13 @@ fn pass(args: &Args) -> Result<[f64; 5], String> {
     }
     let insert_ns = clock.per_op("insert", n);
     let failures = table.stats().insert_failures;
+    if let Some(kb) = anon_huge_kb() {
+        eprintln!(
+            "ctbench: table {:.1} MB, process AnonHugePages {:.1} MB",
+            table.memory_bytes() as f64 / 1e6,
+            kb as f64 / 1e3
+        );
+    }
 
     let m = args.lookups;
     let th = args.threads;
