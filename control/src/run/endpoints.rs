@@ -7,7 +7,7 @@
 //! keeps that numbering (a new interface needs a restart and is reported).
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use palisade_dataplane::forward::{PortId, RouteError, RouteTable};
 use palisade_dataplane::packet::MacAddr;
@@ -88,11 +88,12 @@ pub fn parse_mac(text: &str) -> Option<MacAddr> {
     parts.next().is_none().then_some(MacAddr(mac))
 }
 
-/// A pod address the worker may have to resolve itself (ARP request from the gateway).
+/// A pod address the worker may have to resolve itself (an ARP request, or for IPv6 a
+/// neighbour solicitation, from the gateway).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NeighbourProbe {
     pub port: PortId,
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub gateway_mac: MacAddr,
 }
 
@@ -109,8 +110,8 @@ pub struct UplinkPort {
 pub type RoutesFor = (RouteTable, Vec<NeighbourProbe>, Vec<String>);
 
 /// The route table for `ports` (attached as ports 0..n, with gateway MACs `macs`, and the
-/// uplink if any) given the endpoints of the current store, and the IPv4 pod addresses whose
-/// MAC is not configured. Endpoints on interfaces that are not attached are returned as
+/// uplink if any) given the endpoints of the current store, and the pod addresses whose MAC
+/// is not configured. Endpoints on interfaces that are not attached are returned as
 /// warnings.
 pub fn routes_for(
     attached: &[String],
@@ -140,10 +141,10 @@ pub fn routes_for(
         let port = port_id(i);
         for addr in &lp.addrs {
             builder.local(*addr, port, lp.mac);
-            if let (IpAddr::V4(v4), None, Some(gateway_mac)) = (addr, lp.mac, macs.get(i)) {
+            if let (None, Some(gateway_mac)) = (lp.mac, macs.get(i)) {
                 probes.push(NeighbourProbe {
                     port,
-                    addr: *v4,
+                    addr: *addr,
                     gateway_mac: *gateway_mac,
                 });
             }
@@ -206,7 +207,7 @@ mod tests {
             probes,
             vec![NeighbourProbe {
                 port: 0,
-                addr: Ipv4Addr::new(10, 0, 0, 1),
+                addr: IpAddr::from([10, 0, 0, 1]),
                 gateway_mac: macs[0]
             }]
         );

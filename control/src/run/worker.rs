@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use palisade_dataplane::conntrack::Timestamp;
 use palisade_dataplane::forward::RouteTable;
+use palisade_dataplane::neigh::build_neighbour_solicitation;
 use palisade_dataplane::pipeline::{Action, FrameRef, Pipeline, PipelineCounters};
 use palisade_dataplane::policy::Snapshot;
 use palisade_xsk::ring::Rings;
@@ -67,6 +68,9 @@ const REPORT_EVERY: Duration = Duration::from_millis(500);
 /// Conntrack slots visited per housekeeping round.
 const SWEEP_BUDGET: usize = 1024;
 const ARP_LEN: usize = 42;
+/// Room a probe is built in (an ARP request or a neighbour solicitation fits; every UMEM frame
+/// is larger).
+const PROBE_ROOM: usize = 128;
 
 /// One worker: its port I/O, its pipeline and reusable buffers.
 #[derive(Debug)]
@@ -194,32 +198,50 @@ impl<I: PacketIo + PortIoInfo> Worker<I> {
         Ok(n)
     }
 
-    /// Sends an ARP request from the gateway to every pod address not resolved yet.
+    /// Sends an ARP request (IPv4) or a neighbour solicitation (IPv6) from the gateway for
+    /// every pod address not resolved yet; any frame the pod answers with teaches its MAC.
     pub fn probe_neighbours(&mut self, published: &Published) -> Result<usize, XskError> {
         let mut sent = 0;
+        let gateway_v6 = self.pipeline.config().neigh.gateway_v6;
         for probe in &published.probes {
             if self
                 .pipeline
                 .learned()
-                .lookup(probe.port, IpAddr::V4(probe.addr))
+                .lookup(probe.port, probe.addr)
                 .is_some()
             {
+                continue;
+            }
+            let out = usize::from(probe.port);
+            if out >= self.pending.len() {
                 continue;
             }
             let Some(mut frame) = self.io.alloc() else {
                 break;
             };
-            let out = usize::from(probe.port);
-            if out >= self.pending.len() || self.io.set_len(&mut frame, ARP_LEN).is_err() {
-                self.io.release(frame);
-                continue;
+            let written = self.io.set_len(&mut frame, PROBE_ROOM).ok().and_then(|()| {
+                let buf = self.io.data_mut(&mut frame);
+                match probe.addr {
+                    IpAddr::V4(target) => {
+                        write_arp_request(buf, probe.gateway_mac.0, self.gateway_v4, target)
+                    }
+                    IpAddr::V6(target) => build_neighbour_solicitation(
+                        buf,
+                        None,
+                        probe.gateway_mac,
+                        gateway_v6,
+                        target,
+                    )
+                    .ok(),
+                }
+            });
+            match written.map(|len| self.io.set_len(&mut frame, len)) {
+                Some(Ok(())) => {}
+                _ => {
+                    self.io.release(frame);
+                    continue;
+                }
             }
-            write_arp_request(
-                self.io.data_mut(&mut frame),
-                probe.gateway_mac.0,
-                self.gateway_v4,
-                probe.addr,
-            );
             if let Some(q) = self.pending.get_mut(out) {
                 q.push(frame);
                 sent += 1;
@@ -305,8 +327,14 @@ fn xsk_port(p: usize) -> palisade_xsk::PortId {
     palisade_xsk::PortId(u16::try_from(p).unwrap_or(u16::MAX))
 }
 
-/// Writes an ARP request "who has `target`? tell `sender_ip`" from `sender_mac`, broadcast.
-fn write_arp_request(buf: &mut [u8], sender_mac: [u8; 6], sender_ip: Ipv4Addr, target: Ipv4Addr) {
+/// Writes an ARP request "who has `target`? tell `sender_ip`" from `sender_mac`, broadcast;
+/// returns its length, or `None` when `buf` is too short.
+fn write_arp_request(
+    buf: &mut [u8],
+    sender_mac: [u8; 6],
+    sender_ip: Ipv4Addr,
+    target: Ipv4Addr,
+) -> Option<usize> {
     let mut frame = [0u8; ARP_LEN];
     frame[0..6].copy_from_slice(&[0xff; 6]);
     frame[6..12].copy_from_slice(&sender_mac);
@@ -316,6 +344,6 @@ fn write_arp_request(buf: &mut [u8], sender_mac: [u8; 6], sender_ip: Ipv4Addr, t
     frame[28..32].copy_from_slice(&sender_ip.octets());
     frame[32..38].copy_from_slice(&[0; 6]);
     frame[38..42].copy_from_slice(&target.octets());
-    let n = buf.len().min(ARP_LEN);
-    buf[..n].copy_from_slice(&frame[..n]);
+    buf.get_mut(..ARP_LEN)?.copy_from_slice(&frame);
+    Some(ARP_LEN)
 }

@@ -244,7 +244,7 @@ fn unresolved_pods_are_probed_until_they_answer() {
     let mut p = published(Snapshot::default(), None);
     p.probes = vec![NeighbourProbe {
         port: 1,
-        addr: B,
+        addr: IpAddr::V4(B),
         gateway_mac: GW_MACS[1],
     }];
     assert_eq!(w.probe_neighbours(&p).expect("probe"), 1);
@@ -472,4 +472,51 @@ fn the_uplink_carries_non_local_traffic_to_the_next_hop_and_brings_replies_back(
         ),
         (1, 1)
     );
+}
+
+#[test]
+fn unresolved_ipv6_pods_get_a_neighbour_solicitation_from_the_gateway() {
+    use palisade_dataplane::packet::{L3, L4Detail, parse_frame};
+    use std::net::Ipv6Addr;
+    let pod_b6 = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
+    let mut w = worker();
+    let mut r = RouteTable::builder();
+    r.pod_port(0, GW_MACS[0]).pod_port(1, GW_MACS[1]);
+    r.local(IpAddr::V6(pod_b6), 1, None);
+    let p = Published {
+        snapshot: Snapshot::default(),
+        routes: r.build().expect("routes"),
+        probes: vec![NeighbourProbe {
+            port: 1,
+            addr: IpAddr::V6(pod_b6),
+            gateway_mac: GW_MACS[1],
+        }],
+    };
+    assert_eq!(w.probe_neighbours(&p).expect("probe"), 1);
+    w.step(&p, now()).expect("step sends the pending probe");
+    let sent = w_io(&mut w).take_sent(PortId(1));
+    assert_eq!(sent.len(), 1);
+    let parsed = parse_frame(&sent[0]).expect("a well-formed frame");
+    assert_eq!(parsed.eth_src, GW_MACS[1]);
+    assert_eq!(
+        &parsed.eth_dst.0[..3],
+        &[0x33, 0x33, 0xff],
+        "solicited-node group"
+    );
+    let L3::Ip(ip) = parsed.l3 else {
+        panic!("not IP: {parsed:?}")
+    };
+    assert_eq!(
+        ip.key.src,
+        IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1))
+    );
+    assert!(
+        matches!(ip.detail, L4Detail::NeighbourSolicitation { target, .. } if target == pod_b6),
+        "{:?}",
+        ip.detail
+    );
+    // Any frame from the pod (here its answer, an ARP request) teaches its MAC: no more probes.
+    assert!(w_io(&mut w).inject(PortId(1), 0, &arp(1, POD_MACS[1], B, [0; 6], GW)));
+    w.step(&p, now()).expect("step");
+    assert_eq!(w.probe_neighbours(&p).expect("probe"), 0);
 }

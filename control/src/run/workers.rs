@@ -18,7 +18,7 @@
 //!   a pod may not be one that heard from it;
 //! - the flow log (a bounded lock-free queue) and the published snapshot.
 //!
-//! Only worker 0 sends the ARP probes for unresolved pods (any worker may learn the answer).
+//! Only worker 0 sends the ARP/ND probes for unresolved pods (any worker may learn the answer).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

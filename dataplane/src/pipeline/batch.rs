@@ -122,6 +122,10 @@ impl Pipeline {
         }
     }
 
+    pub fn config(&self) -> &PipelineConfig {
+        &self.config
+    }
+
     pub fn counters(&self) -> &PipelineCounters {
         &self.counters
     }
