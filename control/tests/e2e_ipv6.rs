@@ -9,9 +9,9 @@
 //!
 //! A second test checks, without palisade, that a Linux pod accepts the neighbour solicitation
 //! the dataplane builds to resolve a quiet IPv6 pod (it learns the gateway from it). A third
-//! (ignored until `palisade run` sends such solicitations: today it probes only IPv4 pods with
-//! ARP) requires a quiet IPv6 pod — one whose kernel sends no solicitation, MLD report or
-//! router solicitation of its own — to be reachable: palisade must find its MAC itself.
+//! requires a quiet IPv6 pod — one whose kernel sends no solicitation, MLD report or router
+//! solicitation of its own — to be reachable: palisade must find its MAC itself, by soliciting
+//! it as it sends ARP probes to quiet IPv4 pods.
 
 use std::net::Ipv6Addr;
 use std::path::Path;
@@ -148,8 +148,6 @@ fn e2e_ipv6_pod_accepts_the_gateway_solicitation() {
 }
 
 #[test]
-#[ignore = "palisade run resolves only IPv4 pods (ARP probes, control/src/run endpoints.rs \
-            NeighbourProbe); it must also solicit IPv6 pods (neigh::build_neighbour_solicitation)"]
 fn e2e_ipv6_quiet_pod_is_resolved() {
     if !require(
         "e2e_ipv6_quiet_pod_is_resolved",
