@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use palisade_bench::k8s::{K8sShape, k8s_flows, k8s_store_yaml};
+use palisade_bench::k8s::{K8sShape, k8s_flows, k8s_store_yaml, pod_ip};
 use palisade_control::compile::compile;
 use palisade_control::eval::reference::Failsafes;
 use palisade_control::eval::{CompiledEngine, Engine, ReferenceEvaluator};
@@ -104,6 +104,7 @@ fn main() -> ExitCode {
         "compile_ms": round(compile_ms),
         "snapshot_bytes": snap.heap_bytes(),
         "programs": snap.programs.len(),
+        "rules": snap.rules.len(),
         "flows": keys.len(),
         "allowed_fraction": round(allowed as f64 / (2 * keys.len()) as f64),
         "ns_per_decision": round(single_ns),
@@ -125,15 +126,29 @@ fn round(x: f64) -> f64 {
 
 #[allow(dead_code)]
 fn program_stats(snap: &palisade_dataplane::policy::Snapshot) -> String {
-    let lens: Vec<usize> = snap.programs.iter().map(|p| p.len()).collect();
+    let ids = 0..snap.programs.len() as u32;
+    let lens: Vec<usize> = ids.clone().map(|p| snap.programs.rule_count(p)).collect();
     let max = lens.iter().max().copied().unwrap_or(0);
     let avg = lens.iter().sum::<usize>() as f64 / lens.len().max(1) as f64;
-    let cands: Vec<usize> = snap
-        .programs
-        .iter()
-        .map(|p| p.candidates(6, 80).len())
+    let cands: Vec<usize> = ids
+        .map(|p| snap.programs.candidates(p, 6, 80).len() / 2)
         .collect();
     let cmax = cands.iter().max().copied().unwrap_or(0);
     let cavg = cands.iter().sum::<usize>() as f64 / cands.len().max(1) as f64;
-    format!("entries max {max} avg {avg:.1}; tcp/80 candidates max {cmax} avg {cavg:.1}")
+    let sets: Vec<usize> = (0..snap.endpoints.len())
+        .filter_map(|i| pod_ip(i).parse().ok())
+        .map(|a| snap.addr_sets(a).endpoint_sets.len())
+        .collect();
+    let smax = sets.iter().max().copied().unwrap_or(0);
+    let savg = sets.iter().sum::<usize>() as f64 / sets.len().max(1) as f64;
+    let staged_differs = snap
+        .endpoints
+        .iter()
+        .filter(|e| e.staged_ingress != e.ingress || e.staged_egress != e.egress)
+        .count();
+    format!(
+        "entries max {max} avg {avg:.1}; tcp/80 candidates max {cmax} avg {cavg:.1}; \
+         endpoint sets max {smax} avg {savg:.1}; endpoints with other staged programs \
+         {staged_differs}"
+    )
 }

@@ -2,8 +2,10 @@
 //! endpoints that can match it rather than on all of them.
 //!
 //! Contract: `candidates` returns a superset of the endpoints a selector matches, ascending
-//! (or `None` when it cannot narrow: then every endpoint is a candidate); callers still
-//! evaluate the selector on each candidate. Lookups borrow posting lists; only `in` sets and
+//! (or `None` when it cannot narrow: then every endpoint is a candidate), and whether it is
+//! exact (then it *is* the matching set and callers need not evaluate the selector: equality,
+//! `in`, `has` and their conjunctions and disjunctions). Conjunctions intersect the posting
+//! lists of every narrowing operand. Lookups borrow posting lists; only `in` sets, `&&` and
 //! `||` build new lists.
 
 use std::borrow::Cow;
@@ -38,8 +40,9 @@ impl LabelIndex {
         index
     }
 
-    /// Endpoints that may match `sel`, ascending; `None` = all may.
-    pub(crate) fn candidates(&self, sel: &Selector) -> Option<Cow<'_, [u32]>> {
+    /// Endpoints that may match `sel`, ascending, and whether exactly those match;
+    /// `None` = all may.
+    pub(crate) fn candidates(&self, sel: &Selector) -> Option<(Cow<'_, [u32]>, bool)> {
         self.expr_candidates(sel.expr())
     }
 
@@ -50,9 +53,11 @@ impl LabelIndex {
             .map_or(&[], Vec::as_slice)
     }
 
-    fn expr_candidates(&self, expr: &Expr) -> Option<Cow<'_, [u32]>> {
+    fn expr_candidates(&self, expr: &Expr) -> Option<(Cow<'_, [u32]>, bool)> {
         match expr {
-            Expr::Equals { label, value } => Some(Cow::Borrowed(self.with_value(label, value))),
+            Expr::Equals { label, value } => {
+                Some((Cow::Borrowed(self.with_value(label, value)), true))
+            }
             Expr::In { label, values } => {
                 let mut out: Vec<u32> = values
                     .iter()
@@ -61,28 +66,66 @@ impl LabelIndex {
                     .collect();
                 out.sort_unstable();
                 out.dedup();
-                Some(Cow::Owned(out))
+                Some((Cow::Owned(out), true))
             }
-            Expr::Has(label)
-            | Expr::Contains { label, .. }
-            | Expr::StartsWith { label, .. }
-            | Expr::EndsWith { label, .. } => Some(Cow::Borrowed(
-                self.by_key.get(label).map_or(&[][..], Vec::as_slice),
+            Expr::Has(label) => Some((
+                Cow::Borrowed(self.by_key.get(label).map_or(&[][..], Vec::as_slice)),
+                true,
             )),
-            Expr::And(parts) => parts
-                .iter()
-                .filter_map(|p| self.expr_candidates(p))
-                .min_by_key(|c| c.len()),
+            Expr::Contains { label, .. }
+            | Expr::StartsWith { label, .. }
+            | Expr::EndsWith { label, .. } => Some((
+                Cow::Borrowed(self.by_key.get(label).map_or(&[][..], Vec::as_slice)),
+                false,
+            )),
+            Expr::And(parts) => {
+                let mut narrowed: Vec<(Cow<'_, [u32]>, bool)> = Vec::new();
+                let mut exact = true;
+                for p in parts {
+                    match self.expr_candidates(p) {
+                        Some(c) => narrowed.push(c),
+                        None => exact = false,
+                    }
+                }
+                narrowed.sort_by_key(|(c, _)| c.len());
+                let mut it = narrowed.into_iter();
+                let (mut acc, first_exact) = it.next()?;
+                exact &= first_exact;
+                for (c, e) in it {
+                    exact &= e;
+                    acc = Cow::Owned(intersect(&acc, &c));
+                }
+                Some((acc, exact))
+            }
             Expr::Or(parts) => {
                 let mut out = Vec::new();
+                let mut exact = true;
                 for p in parts {
-                    out.extend_from_slice(&self.expr_candidates(p)?);
+                    let (c, e) = self.expr_candidates(p)?;
+                    out.extend_from_slice(&c);
+                    exact &= e;
                 }
                 out.sort_unstable();
                 out.dedup();
-                Some(Cow::Owned(out))
+                Some((Cow::Owned(out), exact))
             }
             _ => None,
         }
     }
+}
+
+/// Elements of both ascending lists (`small` the shorter), ascending.
+fn intersect(small: &[u32], large: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(small.len());
+    let mut rest = large;
+    for &x in small {
+        let i = rest.partition_point(|y| *y < x);
+        rest = &rest[i..];
+        match rest.first() {
+            Some(&y) if y == x => out.push(x),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    out
 }

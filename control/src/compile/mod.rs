@@ -85,7 +85,7 @@ pub fn compile(store: &Store, generation: u64, failsafes: &Failsafes) -> Compile
         entry.sets = member_of;
     }
     let addrs: Vec<_> = store.endpoints.iter().map(|e| e.addrs.clone()).collect();
-    let (tier_names, policy_names, policy_ids, program_list) = programs.finish();
+    let (tier_names, policy_names, policy_ids, rules, program_list) = programs.finish();
     let names = SnapshotNames {
         tiers: tier_names,
         policies: policy_names,
@@ -95,9 +95,12 @@ pub fn compile(store: &Store, generation: u64, failsafes: &Failsafes) -> Compile
         generation,
         endpoints,
         &addrs,
+        rules,
         program_list,
-        IntervalMap::build(&memberships.cidrs_v4),
-        IntervalMap::build(&memberships.cidrs_v6),
+        (
+            IntervalMap::build(&memberships.cidrs_v4),
+            IntervalMap::build(&memberships.cidrs_v6),
+        ),
         names,
     );
     snapshot.failsafe_inbound = failsafes

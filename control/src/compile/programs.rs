@@ -1,11 +1,13 @@
 //! Programs: for an endpoint, direction and view, the applicable policies flattened into
-//! first-match entries — shared by every endpoint with the same applicable policies.
+//! first-match rule lists — shared by every endpoint with the same applicable policies. Each
+//! policy's rules (per view and direction) and each profile's are compiled into the shared
+//! rule table once, however many programs apply them.
 
 use std::collections::HashMap;
 
 use palisade_dataplane::policy::{
-    Entry, EntryAction, IcmpMatch, Match, Origin, PortList, Program, ProgramBuilder, RuleRef,
-    SideMatch,
+    Entry, EntryAction, IcmpMatch, Match, Origin, PortList, ProgramBuilder, Programs,
+    ProgramsBuilder, RuleId, RuleRef, RuleTable, RuleTableBuilder, SideMatch,
 };
 
 use super::Interner;
@@ -14,9 +16,6 @@ use crate::eval::reference::builtin_allow_profile;
 use crate::model::numorstring::PortMatch;
 use crate::policy::{Action, Direction, EntityMatch, PolicyId, Rule, TierDefault, TierView};
 use crate::store::Store;
-
-/// Placeholder jump target, patched when the tier (or profile) ends.
-const PENDING: u32 = u32::MAX;
 
 /// What makes two endpoint-directions compile to the same program: the applicable policies,
 /// tier by tier (interned tier and policy names), and the profiles. Named by content, so the
@@ -46,7 +45,14 @@ fn direction_slot(direction: Direction) -> usize {
 pub(crate) struct ProgramTable<'s> {
     store: &'s Store,
     by_key: HashMap<ProgramKey, u32>,
-    programs: Vec<Program>,
+    programs: ProgramsBuilder,
+    rules: RuleTableBuilder,
+    /// Rules of (view, tier, policy, direction) in the rule table.
+    policy_rules: HashMap<(bool, usize, usize, Direction), Vec<RuleId>>,
+    /// Rules of (profile, direction).
+    profile_rules: HashMap<(String, Direction), Vec<RuleId>>,
+    end_of_tier: HashMap<u32, RuleId>,
+    allow_profile: Option<RuleId>,
     tiers: Interner,
     policies: Interner,
     policy_ids: Vec<PolicyId>,
@@ -59,7 +65,12 @@ impl<'s> ProgramTable<'s> {
         let mut this = Self {
             store,
             by_key: HashMap::new(),
-            programs: Vec::new(),
+            programs: ProgramsBuilder::default(),
+            rules: RuleTableBuilder::default(),
+            policy_rules: HashMap::new(),
+            profile_rules: HashMap::new(),
+            end_of_tier: HashMap::new(),
+            allow_profile: None,
             tiers: Interner::default(),
             policies: Interner::default(),
             policy_ids: Vec::new(),
@@ -146,9 +157,8 @@ impl<'s> ProgramTable<'s> {
         if let Some(&id) = self.by_key.get(&key) {
             return id;
         }
-        let program = self.build(sets, view, &tiers, &key);
-        let id = self.programs.len() as u32;
-        self.programs.push(program);
+        let program = self.build(sets, staged, view, &tiers, &key);
+        let id = self.programs.add(&program, &self.rules);
         self.by_key.insert(key, id);
         id
     }
@@ -156,78 +166,130 @@ impl<'s> ProgramTable<'s> {
     fn build(
         &mut self,
         sets: &mut SetTable<'_>,
+        staged: bool,
         view: &TierView,
         tiers: &[(usize, Vec<usize>)],
         key: &ProgramKey,
-    ) -> Program {
+    ) -> ProgramBuilder {
         let mut b = ProgramBuilder::default();
         for (t, policies) in tiers {
             let tier = &view.tiers[*t];
             let tier_id = self.tiers.id(&tier.tier.name);
             debug_assert!(key.tiers.iter().any(|(id, _)| *id == tier_id));
-            let tier_start = b.next_position();
             for &p in policies {
-                let policy = &tier.policies[p];
-                let policy_id = self.policy_id(&policy.id);
-                for rule in policy.rules(key.direction).unwrap_or(&[]) {
+                for &r in self.policy_rules(sets, staged, view, (*t, p), key.direction) {
+                    b.push(r);
+                }
+            }
+            if tier.tier.default_action == TierDefault::Deny {
+                let rules = &mut self.rules;
+                let r = *self.end_of_tier.entry(tier_id).or_insert_with(|| {
+                    rules.push(Entry {
+                        action: EntryAction::Deny,
+                        origin: Origin::EndOfTier { tier: tier_id },
+                        matcher: Match::default(),
+                    })
+                });
+                b.push(r);
+            }
+            b.end_group();
+        }
+        for name in &key.profiles {
+            if builtin_allow_profile(name) {
+                let rules = &mut self.rules;
+                let r = *self.allow_profile.get_or_insert_with(|| {
+                    rules.push(Entry {
+                        action: EntryAction::Allow,
+                        origin: Origin::Profile,
+                        matcher: Match::default(),
+                    })
+                });
+                b.push(r);
+                break;
+            }
+            if !self.store.profiles.contains_key(name) {
+                continue;
+            }
+            for &r in self.profile_rules(sets, name, key.direction) {
+                b.push(r);
+            }
+            b.end_group();
+        }
+        b
+    }
+
+    /// The rule-table ids of a policy's rules in one direction, compiled on first use.
+    fn policy_rules(
+        &mut self,
+        sets: &mut SetTable<'_>,
+        staged: bool,
+        view: &TierView,
+        (t, p): (usize, usize),
+        direction: Direction,
+    ) -> &[RuleId] {
+        let slot = (staged, t, p, direction);
+        if !self.policy_rules.contains_key(&slot) {
+            let tier = &view.tiers[t];
+            let policy = &tier.policies[p];
+            let tier_id = self.tiers.id(&tier.tier.name);
+            let policy_id = self.policy_id(&policy.id);
+            let ids = policy
+                .rules(direction)
+                .unwrap_or(&[])
+                .iter()
+                .map(|rule| {
                     let action = match rule.action {
                         Action::Allow => EntryAction::Allow,
                         Action::Deny => EntryAction::Deny,
                         Action::Log => EntryAction::Log,
-                        Action::Pass => EntryAction::Jump(PENDING),
+                        Action::Pass => EntryAction::Pass,
                     };
                     let r = RuleRef {
                         tier: tier_id,
                         policy: policy_id,
                         rule: rule.index as u32,
                     };
-                    b.push(ProgramBuilder::rule(action, r, compile_match(sets, rule)));
+                    self.rules
+                        .push(Entry::rule(action, r, compile_match(sets, rule)))
+                })
+                .collect();
+            self.policy_rules.insert(slot, ids);
+        }
+        self.policy_rules.get(&slot).map_or(&[], Vec::as_slice)
+    }
+
+    /// The rule-table ids of a profile's rules in one direction (Log rules dropped).
+    fn profile_rules(
+        &mut self,
+        sets: &mut SetTable<'_>,
+        name: &str,
+        direction: Direction,
+    ) -> &[RuleId] {
+        let slot = (name.to_string(), direction);
+        if !self.profile_rules.contains_key(&slot) {
+            let mut ids = Vec::new();
+            if let Some(profile) = self.store.profiles.get(name) {
+                let rules = match direction {
+                    Direction::Ingress => &profile.ingress,
+                    Direction::Egress => &profile.egress,
+                };
+                for rule in rules {
+                    let action = match rule.action {
+                        Action::Allow => EntryAction::Allow,
+                        Action::Deny => EntryAction::Deny,
+                        Action::Pass => EntryAction::Pass,
+                        Action::Log => continue,
+                    };
+                    ids.push(self.rules.push(Entry {
+                        action,
+                        origin: Origin::Profile,
+                        matcher: compile_match(sets, rule),
+                    }));
                 }
             }
-            if tier.tier.default_action == TierDefault::Deny {
-                b.push(Entry {
-                    action: EntryAction::Deny,
-                    origin: Origin::EndOfTier { tier: tier_id },
-                    matcher: Match::default(),
-                });
-            }
-            let next = b.next_position();
-            b.patch_jumps(tier_start, PENDING, next);
+            self.profile_rules.insert(slot.clone(), ids);
         }
-        for name in &key.profiles {
-            if builtin_allow_profile(name) {
-                b.push(Entry {
-                    action: EntryAction::Allow,
-                    origin: Origin::Profile,
-                    matcher: Match::default(),
-                });
-                break;
-            }
-            let Some(profile) = self.store.profiles.get(name) else {
-                continue;
-            };
-            let rules = match key.direction {
-                Direction::Ingress => &profile.ingress,
-                Direction::Egress => &profile.egress,
-            };
-            let start = b.next_position();
-            for rule in rules {
-                let action = match rule.action {
-                    Action::Allow => EntryAction::Allow,
-                    Action::Deny => EntryAction::Deny,
-                    Action::Pass => EntryAction::Jump(PENDING),
-                    Action::Log => continue,
-                };
-                b.push(Entry {
-                    action,
-                    origin: Origin::Profile,
-                    matcher: compile_match(sets, rule),
-                });
-            }
-            let next = b.next_position();
-            b.patch_jumps(start, PENDING, next);
-        }
-        b.build()
+        self.profile_rules.get(&slot).map_or(&[], Vec::as_slice)
     }
 
     fn policy_id(&mut self, id: &PolicyId) -> u32 {
@@ -238,13 +300,14 @@ impl<'s> ProgramTable<'s> {
         n
     }
 
-    /// Tier names, policy names, policy ids, programs.
-    pub(crate) fn finish(self) -> (Vec<String>, Vec<String>, Vec<PolicyId>, Vec<Program>) {
+    /// Tier names, policy names, policy ids, rules, programs.
+    pub(crate) fn finish(self) -> (Vec<String>, Vec<String>, Vec<PolicyId>, RuleTable, Programs) {
         (
             self.tiers.names,
             self.policies.names,
             self.policy_ids,
-            self.programs,
+            self.rules.build(),
+            self.programs.build(),
         )
     }
 }

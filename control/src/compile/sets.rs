@@ -85,7 +85,8 @@ impl<'s> SetTable<'s> {
     pub(crate) fn members(&self, sel: &Selector) -> Vec<u32> {
         let endpoints = &self.store.endpoints;
         match self.index.candidates(sel) {
-            Some(candidates) => candidates
+            Some((candidates, true)) => candidates.into_owned(),
+            Some((candidates, false)) => candidates
                 .iter()
                 .copied()
                 .filter(|&i| sel.matches(&endpoints[i as usize].labels))

@@ -2,32 +2,16 @@
 //! verdicts. Allocation-free; `&Snapshot` only.
 
 use super::decision::{Decision, LogList, Origin, SideVerdict};
-use super::program::{Compact, CompactSide, EntryAction, IcmpMatch, NONE, Program};
+use super::rules::{Compact, CompactSide, EntryAction, IcmpMatch, NONE, RuleTable};
 use super::sets::AddrSets;
-use super::snapshot::Snapshot;
+use super::snapshot::{AddrRecord, Snapshot};
 use crate::flow::{FlowKey, IpProto};
 
 /// Decide one flow: egress of its source endpoint and ingress of its destination endpoint.
 pub fn classify(snap: &Snapshot, key: &FlowKey) -> Decision {
-    decide(snap, key, snap.addr_sets(key.src), snap.addr_sets(key.dst))
-}
-
-fn decide<'a>(
-    snap: &'a Snapshot,
-    key: &'a FlowKey,
-    src: AddrSets<'a>,
-    dst: AddrSets<'a>,
-) -> Decision {
-    let flow = FlowView {
-        snap,
-        key,
-        src,
-        dst,
-    };
-    Decision {
-        egress: flow.side(src.endpoint, false),
-        ingress: flow.side(dst.endpoint, true),
-    }
+    let mut out = Decision::default();
+    Plan::new(snap, key, snap.resolve(key.src), snap.resolve(key.dst)).decide(snap, key, &mut out);
+    out
 }
 
 /// Flows resolved per stage of the batch path.
@@ -35,27 +19,114 @@ const STAGE: usize = 16;
 
 /// Decide a batch of flows (the worker calls this once per RX batch for its misses).
 ///
-/// Staged: first every flow's addresses are resolved (hash and interval lookups, independent
-/// across flows, so their cache misses overlap), then each flow is decided.
+/// Staged, so that the dependent loads of one flow overlap with those of the others: first
+/// every flow's addresses are resolved (one hash probe per address), then every flow's
+/// candidate lists are located (program index walks), then each flow is decided (rule
+/// entries). Each stage runs the same code as [`classify`], so the results are equal.
 pub fn classify_batch(snap: &Snapshot, keys: &[FlowKey], out: &mut [Decision]) {
-    let empty = AddrSets {
-        endpoint: None,
-        endpoint_sets: &[],
-        cidr_sets: &[],
-    };
+    let none = (AddrSets::NONE, None);
     for (keys, out) in keys.chunks(STAGE).zip(out.chunks_mut(STAGE)) {
-        let mut resolved = [(empty, empty); STAGE];
+        let mut resolved = [(none, none); STAGE];
         for (slot, key) in resolved.iter_mut().zip(keys) {
-            *slot = (snap.addr_sets(key.src), snap.addr_sets(key.dst));
+            *slot = (snap.resolve(key.src), snap.resolve(key.dst));
         }
-        for ((key, slot), (src, dst)) in keys.iter().zip(out.iter_mut()).zip(resolved) {
-            *slot = decide(snap, key, src, dst);
+        let mut plans = [Plan::EMPTY; STAGE];
+        for ((plan, key), (src, dst)) in plans.iter_mut().zip(keys).zip(resolved) {
+            *plan = Plan::new(snap, key, src, dst);
         }
+        for ((key, slot), plan) in keys.iter().zip(out.iter_mut()).zip(&plans) {
+            plan.decide(snap, key, slot);
+        }
+    }
+}
+
+/// One side located: its endpoint record and the candidates of its enforced program.
+#[derive(Clone, Copy)]
+struct SidePlan<'a> {
+    record: Option<&'a AddrRecord>,
+    candidates: &'a [u32],
+}
+
+impl<'a> SidePlan<'a> {
+    const EMPTY: SidePlan<'static> = SidePlan {
+        record: None,
+        candidates: &[],
+    };
+
+    #[inline]
+    fn new(
+        snap: &'a Snapshot,
+        key: &FlowKey,
+        record: Option<&'a AddrRecord>,
+        ingress: bool,
+    ) -> Self {
+        let candidates = record.map_or(&[][..], |r| {
+            let at = if ingress { r.ingress_at } else { r.egress_at };
+            snap.programs.candidates_at(at, key.protocol, dst_port(key))
+        });
+        SidePlan { record, candidates }
+    }
+}
+
+/// A flow resolved and located, ready to decide.
+#[derive(Clone, Copy)]
+struct Plan<'a> {
+    src: AddrSets<'a>,
+    dst: AddrSets<'a>,
+    egress: SidePlan<'a>,
+    ingress: SidePlan<'a>,
+}
+
+impl<'a> Plan<'a> {
+    const EMPTY: Plan<'static> = Plan {
+        src: AddrSets::NONE,
+        dst: AddrSets::NONE,
+        egress: SidePlan::EMPTY,
+        ingress: SidePlan::EMPTY,
+    };
+
+    #[inline]
+    fn new(
+        snap: &'a Snapshot,
+        key: &FlowKey,
+        (src, src_record): (AddrSets<'a>, Option<&'a AddrRecord>),
+        (dst, dst_record): (AddrSets<'a>, Option<&'a AddrRecord>),
+    ) -> Self {
+        Plan {
+            src,
+            dst,
+            egress: SidePlan::new(snap, key, src_record, false),
+            ingress: SidePlan::new(snap, key, dst_record, true),
+        }
+    }
+
+    #[inline]
+    fn decide(&self, snap: &Snapshot, key: &FlowKey, out: &mut Decision) {
+        let flow = FlowView {
+            snap,
+            rules: &snap.rules,
+            key,
+            src: self.src,
+            dst: self.dst,
+        };
+        flow.side(&self.egress, false, &mut out.egress);
+        flow.side(&self.ingress, true, &mut out.ingress);
+    }
+}
+
+/// The destination port the program index is keyed by (0 for protocols without ports).
+#[inline]
+fn dst_port(key: &FlowKey) -> u16 {
+    if IpProto::has_ports(key.protocol) {
+        key.dst_port
+    } else {
+        0
     }
 }
 
 struct FlowView<'a> {
     snap: &'a Snapshot,
+    rules: &'a RuleTable,
     key: &'a FlowKey,
     src: AddrSets<'a>,
     dst: AddrSets<'a>,
@@ -67,41 +138,36 @@ struct Outcome {
 }
 
 impl FlowView<'_> {
-    fn side(&self, endpoint: Option<u32>, ingress: bool) -> SideVerdict {
-        let Some(index) = endpoint else {
-            return SideVerdict::no_endpoint();
+    fn side(&self, plan: &SidePlan<'_>, ingress: bool, out: &mut SideVerdict) {
+        let Some(ep) = plan.record else {
+            *out = SideVerdict::no_endpoint();
+            return;
         };
-        let Some(ep) = self.snap.hot(index) else {
-            return SideVerdict::no_endpoint();
-        };
+        out.endpoint = Some(ep.endpoint);
+        out.logged = LogList::default();
         if ep.is_host && self.failsafe(ingress) {
-            return SideVerdict {
-                endpoint: Some(index),
-                allow: true,
-                origin: Origin::Failsafe,
-                logged: LogList::default(),
-                staged_allow: true,
-            };
+            out.allow = true;
+            out.origin = Origin::Failsafe;
+            out.staged_allow = true;
+            return;
         }
         let (program, staged) = if ingress {
-            (ep.ingress, ep.staged_ingress)
+            (ep.ingress_at, ep.staged_ingress_at)
         } else {
-            (ep.egress, ep.staged_egress)
+            (ep.egress_at, ep.staged_egress_at)
         };
-        let mut logged = LogList::default();
-        let outcome = self.run(program, Some(&mut logged));
-        let staged_allow = if staged == program {
+        let outcome = self.run(plan.candidates, Some(&mut out.logged));
+        out.allow = outcome.allow;
+        out.origin = outcome.origin;
+        out.staged_allow = if staged == program {
             outcome.allow
         } else {
-            self.run(staged, None).allow
+            let candidates =
+                self.snap
+                    .programs
+                    .candidates_at(staged, self.key.protocol, dst_port(self.key));
+            self.run(candidates, None).allow
         };
-        SideVerdict {
-            endpoint: Some(index),
-            allow: outcome.allow,
-            origin: outcome.origin,
-            logged,
-            staged_allow,
-        }
     }
 
     fn failsafe(&self, ingress: bool) -> bool {
@@ -114,56 +180,51 @@ impl FlowView<'_> {
             && list.contains(&(self.key.protocol, self.key.dst_port))
     }
 
-    fn run(&self, program: u32, mut logged: Option<&mut LogList>) -> Outcome {
-        let deny = Outcome {
-            allow: false,
-            origin: Origin::Profile,
-        };
-        let Some(program) = self.snap.programs.get(program as usize) else {
-            return deny;
-        };
-        let dport = if IpProto::has_ports(self.key.protocol) {
-            self.key.dst_port
-        } else {
-            0
-        };
+    /// First match over `(rule, group)` candidates; running off the end is the profile drop.
+    fn run(&self, candidates: &[u32], mut logged: Option<&mut LogList>) -> Outcome {
         let mut resume = 0u32;
-        for &pos in program.candidates(self.key.protocol, dport) {
-            if pos < resume {
+        for pair in candidates.chunks_exact(2) {
+            let (rule, group) = (pair[0], pair[1]);
+            if group < resume {
                 continue;
             }
-            let Some((entry, origin)) = program.entry(pos) else {
+            let Some(entry) = self.rules.entry(rule) else {
                 break;
             };
-            if !self.matches(program, entry) {
+            if !self.matches(entry) {
                 continue;
             }
             match entry.action {
                 EntryAction::Allow => {
                     return Outcome {
                         allow: true,
-                        origin,
+                        origin: self.rules.origin(rule),
                     };
                 }
                 EntryAction::Deny => {
                     return Outcome {
                         allow: false,
-                        origin,
+                        origin: self.rules.origin(rule),
                     };
                 }
                 EntryAction::Log => {
-                    if let (Some(list), Origin::Rule(r)) = (logged.as_deref_mut(), origin) {
+                    if let (Some(list), Origin::Rule(r)) =
+                        (logged.as_deref_mut(), self.rules.origin(rule))
+                    {
                         list.push(r);
                     }
                 }
-                EntryAction::Jump(target) => resume = target,
+                EntryAction::Pass => resume = group + 1,
             }
         }
-        deny
+        Outcome {
+            allow: false,
+            origin: Origin::Profile,
+        }
     }
 
     #[inline]
-    fn matches(&self, program: &Program, m: &Compact) -> bool {
+    fn matches(&self, m: &Compact) -> bool {
         let key = self.key;
         if m.family != 0 && m.family != if key.is_ipv6() { 6 } else { 4 } {
             return false;
@@ -183,18 +244,12 @@ impl FlowView<'_> {
         {
             return false;
         }
-        self.side_matches(program, &m.src, &self.src, key.src_port)
-            && self.side_matches(program, &m.dst, &self.dst, key.dst_port)
+        self.side_matches(&m.src, &self.src, key.src_port)
+            && self.side_matches(&m.dst, &self.dst, key.dst_port)
     }
 
     #[inline]
-    fn side_matches(
-        &self,
-        program: &Program,
-        side: &CompactSide,
-        addr: &AddrSets<'_>,
-        port: u16,
-    ) -> bool {
+    fn side_matches(&self, side: &CompactSide, addr: &AddrSets<'_>, port: u16) -> bool {
         let has = |s: u32| addr.contains(s);
         if (side.nets != NONE && !has(side.nets))
             || (side.not_nets != NONE && has(side.not_nets))
@@ -203,18 +258,18 @@ impl FlowView<'_> {
         {
             return false;
         }
-        if side.ports != NONE && !self.port_in(program, side.ports, addr, port) {
+        if side.ports != NONE && !self.port_in(side.ports, addr, port) {
             return false;
         }
-        side.not_ports == NONE || !self.port_in(program, side.not_ports, addr, port)
+        side.not_ports == NONE || !self.port_in(side.not_ports, addr, port)
     }
 
-    fn port_in(&self, program: &Program, list: u32, addr: &AddrSets<'_>, port: u16) -> bool {
+    fn port_in(&self, list: u32, addr: &AddrSets<'_>, port: u16) -> bool {
         let protocol = self.key.protocol;
         if !IpProto::has_ports(protocol) {
             return false;
         }
-        let (ranges, named) = program.port_list(list);
+        let (ranges, named) = self.rules.port_list(list);
         if ranges.iter().any(|(lo, hi)| *lo <= port && port <= *hi) {
             return true;
         }

@@ -19,6 +19,7 @@ mod decider;
 mod decision;
 mod matcher;
 mod program;
+mod rules;
 mod sets;
 mod snapshot;
 
@@ -27,8 +28,9 @@ pub use decider::{
 };
 pub use decision::{Decision, LogList, MAX_LOGGED, Origin, RuleRef, SideVerdict};
 pub use matcher::{classify, classify_batch};
-pub use program::{
-    Entry, EntryAction, IcmpMatch, Match, PortList, Program, ProgramBuilder, SideMatch,
+pub use program::{ProgramBuilder, Programs, ProgramsBuilder};
+pub use rules::{
+    Entry, EntryAction, IcmpMatch, Match, PortList, RuleId, RuleTable, RuleTableBuilder, SideMatch,
 };
 pub use sets::{AddrSets, IntervalMap, SetId};
 pub use snapshot::{EndpointEntry, NamedPortDecl, Snapshot, SnapshotNames};

@@ -92,6 +92,13 @@ pub struct AddrSets<'a> {
 }
 
 impl AddrSets<'_> {
+    /// An address in no set.
+    pub const NONE: AddrSets<'static> = AddrSets {
+        endpoint: None,
+        endpoint_sets: &[],
+        cidr_sets: &[],
+    };
+
     /// Is the address in set `s`?
     #[inline]
     pub fn contains(&self, s: SetId) -> bool {

@@ -2,15 +2,16 @@
 //!
 //! Contract: built once by the control plane's compiler and never mutated; `generation` only
 //! grows across snapshots a process publishes. Endpoint programs are shared: an endpoint refers
-//! to programs by index, and endpoints with the same applicable policies share one.
+//! to programs by index, and endpoints with the same applicable policies share one. Programs
+//! refer to rules in one rule table, where each policy's rules appear once.
 
 use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
-use super::program::Program;
+use super::program::Programs;
+use super::rules::RuleTable;
 use super::sets::{AddrSets, IntervalMap, SetId, family_key};
-use crate::net::addr_to_u128;
 
 /// A named port an endpoint declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,16 +37,22 @@ pub struct EndpointEntry {
     pub named_ports: Vec<NamedPortDecl>,
 }
 
-/// What the matcher reads of an endpoint on every decision, packed (28 bytes) so a side
-/// costs one hash probe and a line or two; its set list lives in `Snapshot::set_pool`.
+/// What the matcher reads of an endpoint address on every decision, stored in the address
+/// hash map itself so a side costs one hash probe: the endpoint, its programs (arena offsets,
+/// no indirection through a program table) and where its selector sets and the CIDR sets
+/// covering this address sit in `Snapshot::set_pool` (resolved at build time, so endpoint
+/// addresses need no interval lookup).
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct EndpointHot {
-    pub(crate) ingress: u32,
-    pub(crate) egress: u32,
-    pub(crate) staged_ingress: u32,
-    pub(crate) staged_egress: u32,
+pub(crate) struct AddrRecord {
+    pub(crate) endpoint: u32,
+    pub(crate) ingress_at: u32,
+    pub(crate) egress_at: u32,
+    pub(crate) staged_ingress_at: u32,
+    pub(crate) staged_egress_at: u32,
     pub(crate) sets_at: u32,
     pub(crate) sets_len: u32,
+    pub(crate) cidr_at: u32,
+    pub(crate) cidr_len: u32,
     pub(crate) is_host: bool,
 }
 
@@ -63,68 +70,74 @@ pub struct SnapshotNames {
 pub struct Snapshot {
     pub generation: u64,
     pub endpoints: Vec<EndpointEntry>,
-    pub programs: Vec<Program>,
+    pub programs: Programs,
+    pub rules: RuleTable,
     pub names: SnapshotNames,
     /// Failsafe (protocol, port) pairs for host endpoints, inbound and outbound.
     pub failsafe_inbound: Vec<(u8, u16)>,
     pub failsafe_outbound: Vec<(u8, u16)>,
-    hot: Vec<EndpointHot>,
     set_pool: Vec<SetId>,
-    by_v4: FxHashMap<u32, u32>,
-    by_v6: FxHashMap<u128, u32>,
+    by_v4: FxHashMap<u32, AddrRecord>,
+    by_v6: FxHashMap<u128, AddrRecord>,
     cidrs_v4: IntervalMap,
     cidrs_v6: IntervalMap,
 }
 
 impl Snapshot {
-    /// Assemble a snapshot; `addrs[i]` are the addresses of `endpoints[i]`.
+    /// Assemble a snapshot; `addrs[i]` are the addresses of `endpoints[i]`, `cidrs` the
+    /// IPv4 and IPv6 CIDR-set maps.
     pub fn new(
         generation: u64,
         mut endpoints: Vec<EndpointEntry>,
         addrs: &[Vec<IpAddr>],
-        programs: Vec<Program>,
-        cidrs_v4: IntervalMap,
-        cidrs_v6: IntervalMap,
+        rules: RuleTable,
+        programs: Programs,
+        (cidrs_v4, cidrs_v6): (IntervalMap, IntervalMap),
         names: SnapshotNames,
     ) -> Self {
         let mut by_v4 = FxHashMap::default();
         let mut by_v6 = FxHashMap::default();
-        for (i, list) in addrs.iter().enumerate() {
-            for a in list {
+        let mut set_pool = Vec::new();
+        for (i, e) in endpoints.iter_mut().enumerate() {
+            let sets = std::mem::take(&mut e.sets);
+            let sets_at = set_pool.len() as u32;
+            set_pool.extend_from_slice(&sets);
+            for a in addrs.get(i).map_or(&[][..], Vec::as_slice) {
+                let (v6, key) = family_key(*a);
+                let cidr = if v6 {
+                    cidrs_v6.lookup(key)
+                } else {
+                    cidrs_v4.lookup(key)
+                };
+                let record = AddrRecord {
+                    endpoint: i as u32,
+                    ingress_at: programs.offset(e.ingress),
+                    egress_at: programs.offset(e.egress),
+                    staged_ingress_at: programs.offset(e.staged_ingress),
+                    staged_egress_at: programs.offset(e.staged_egress),
+                    sets_at,
+                    sets_len: sets.len() as u32,
+                    cidr_at: set_pool.len() as u32,
+                    cidr_len: cidr.len() as u32,
+                    is_host: e.is_host,
+                };
+                set_pool.extend_from_slice(cidr);
                 match a {
                     IpAddr::V4(v4) => {
-                        by_v4.insert(u32::from(*v4), i as u32);
+                        by_v4.insert(u32::from(*v4), record);
                     }
                     IpAddr::V6(_) => {
-                        by_v6.insert(addr_to_u128(*a), i as u32);
+                        by_v6.insert(key, record);
                     }
                 }
             }
         }
-        let mut set_pool = Vec::new();
-        let hot = endpoints
-            .iter_mut()
-            .map(|e| {
-                let sets = std::mem::take(&mut e.sets);
-                let sets_at = set_pool.len() as u32;
-                set_pool.extend_from_slice(&sets);
-                EndpointHot {
-                    ingress: e.ingress,
-                    egress: e.egress,
-                    staged_ingress: e.staged_ingress,
-                    staged_egress: e.staged_egress,
-                    sets_at,
-                    sets_len: sets.len() as u32,
-                    is_host: e.is_host,
-                }
-            })
-            .collect();
         Snapshot {
             generation,
-            hot,
             set_pool,
             endpoints,
             programs,
+            rules,
             names,
             failsafe_inbound: Vec::new(),
             failsafe_outbound: Vec::new(),
@@ -138,40 +151,52 @@ impl Snapshot {
     /// The endpoint owning `addr`.
     #[inline]
     pub fn endpoint_of(&self, addr: IpAddr) -> Option<u32> {
+        self.record(addr).map(|r| r.endpoint)
+    }
+
+    #[inline]
+    fn record(&self, addr: IpAddr) -> Option<&AddrRecord> {
         match addr {
-            IpAddr::V4(v4) => self.by_v4.get(&u32::from(v4)).copied(),
-            IpAddr::V6(v6) => self.by_v6.get(&u128::from(v6)).copied(),
+            IpAddr::V4(v4) => self.by_v4.get(&u32::from(v4)),
+            IpAddr::V6(v6) => self.by_v6.get(&u128::from(v6)),
         }
+    }
+
+    fn pool(&self, at: u32, len: u32) -> &[SetId] {
+        self.set_pool
+            .get(at as usize..at as usize + len as usize)
+            .unwrap_or(&[])
     }
 
     /// Every set `addr` belongs to.
     #[inline]
     pub fn addr_sets(&self, addr: IpAddr) -> AddrSets<'_> {
-        let endpoint = self.endpoint_of(addr);
-        let endpoint_sets = endpoint
-            .and_then(|e| self.hot.get(e as usize))
-            .and_then(|h| {
-                let at = h.sets_at as usize;
-                self.set_pool.get(at..at + h.sets_len as usize)
-            })
-            .unwrap_or(&[]);
+        self.resolve(addr).0
+    }
+
+    /// `addr`'s sets and, when it is an endpoint's, its record.
+    #[inline]
+    pub(crate) fn resolve(&self, addr: IpAddr) -> (AddrSets<'_>, Option<&AddrRecord>) {
+        if let Some(r) = self.record(addr) {
+            let sets = AddrSets {
+                endpoint: Some(r.endpoint),
+                endpoint_sets: self.pool(r.sets_at, r.sets_len),
+                cidr_sets: self.pool(r.cidr_at, r.cidr_len),
+            };
+            return (sets, Some(r));
+        }
         let (v6, key) = family_key(addr);
         let cidr_sets = if v6 {
             self.cidrs_v6.lookup(key)
         } else {
             self.cidrs_v4.lookup(key)
         };
-        AddrSets {
-            endpoint,
-            endpoint_sets,
+        let sets = AddrSets {
+            endpoint: None,
+            endpoint_sets: &[],
             cidr_sets,
-        }
-    }
-
-    /// The packed per-decision view of endpoint `index`.
-    #[inline]
-    pub(crate) fn hot(&self, index: u32) -> Option<&EndpointHot> {
-        self.hot.get(index as usize)
+        };
+        (sets, None)
     }
 
     /// Heap memory of the snapshot, slack included (approximate for hash maps).
@@ -182,11 +207,10 @@ impl Snapshot {
             .map(|e| e.name.capacity() + e.sets.capacity() * 4 + e.named_ports.capacity() * 8)
             .sum::<usize>()
             + self.endpoints.capacity() * std::mem::size_of::<EndpointEntry>();
-        let programs: usize = self.programs.iter().map(Program::heap_bytes).sum::<usize>()
-            + self.programs.capacity() * std::mem::size_of::<Program>();
-        let maps = self.by_v4.capacity() * 9 + self.by_v6.capacity() * 21;
-        let hot =
-            self.hot.capacity() * std::mem::size_of::<EndpointHot>() + self.set_pool.capacity() * 4;
-        endpoints + hot + programs + maps + self.cidrs_v4.heap_bytes() + self.cidrs_v6.heap_bytes()
+        let programs = self.programs.heap_bytes() + self.rules.heap_bytes();
+        let record = std::mem::size_of::<AddrRecord>();
+        let maps = self.by_v4.capacity() * (5 + record) + self.by_v6.capacity() * (17 + record);
+        let pool = self.set_pool.capacity() * 4;
+        endpoints + pool + programs + maps + self.cidrs_v4.heap_bytes() + self.cidrs_v6.heap_bytes()
     }
 }
