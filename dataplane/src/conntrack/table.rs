@@ -596,7 +596,9 @@ impl ConntrackTable {
             let free1 = self.bucket(loc.b1).free_positions();
             let free2 = self.bucket(loc.b2).free_positions();
             let target = match (free1, free2) {
-                (0, 0) => None,
+                // Both full: first try one move out under the locks already held, which
+                // spares the unlock, path search and relock of `make_room`.
+                (0, 0) => self.move_one_out(loc),
                 (0, f) => Some((loc.b2, f.trailing_zeros() as usize)),
                 (f, _) => Some((loc.b1, f.trailing_zeros() as usize)),
             };
@@ -720,6 +722,56 @@ impl ConntrackTable {
             self.bucket(z).unlock();
             if got.is_some() {
                 return got;
+            }
+        }
+        None
+    }
+
+    /// Both of `loc`'s buckets are full and locked by the caller: moves one of their entries
+    /// to its other bucket if that has room and can be locked at once (`try_lock`, so lock
+    /// order cannot deadlock), and returns the vacated position. The entry is copied before
+    /// it is cleared, with both its buckets locked, as in `move_entry`.
+    fn move_one_out(&self, loc: Loc) -> Option<(u32, usize)> {
+        let roots: &[u32] = if loc.b2 == loc.b1 {
+            &[loc.b1]
+        } else {
+            &[loc.b1, loc.b2]
+        };
+        // Where each entry could go; start all the bucket loads before looking at any.
+        let mut dest = [[u32::MAX; WAYS]; 2];
+        let mut sink = 0;
+        for (r, &b) in roots.iter().enumerate() {
+            let bucket = self.bucket(b);
+            for (pos, d) in dest[r].iter_mut().enumerate() {
+                let tag = bucket.tag(pos);
+                let to = alt(b, tag, self.nb);
+                if tag != 0 && to != loc.b1 && to != loc.b2 {
+                    *d = to;
+                    sink ^= self.bucket(to).touch();
+                }
+            }
+        }
+        std::hint::black_box(sink);
+        for (r, &b) in roots.iter().enumerate() {
+            let src = self.bucket(b);
+            for (pos, &to) in dest[r].iter().enumerate() {
+                if to == u32::MAX {
+                    continue;
+                }
+                let dst = self.bucket(to);
+                if !dst.has_free() || !dst.try_lock() {
+                    continue;
+                }
+                let free = dst.free_positions();
+                if free != 0 {
+                    dst.set(free.trailing_zeros() as usize, src.tag(pos), src.index(pos));
+                    src.clear(pos);
+                }
+                dst.unlock();
+                if free != 0 {
+                    self.counters.add(Counter::Moves, 1);
+                    return Some((b, pos));
+                }
             }
         }
         None
