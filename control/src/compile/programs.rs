@@ -3,28 +3,29 @@
 //! policy's rules (per view and direction) and each profile's are compiled into the shared
 //! rule table once, however many programs apply them.
 
-use std::collections::HashMap;
-
 use palisade_dataplane::policy::{
     Entry, EntryAction, IcmpMatch, Match, Origin, PortList, ProgramBuilder, Programs,
     ProgramsBuilder, RuleId, RuleRef, RuleTable, RuleTableBuilder, SideMatch,
 };
 
-use super::Interner;
 use super::sets::SetTable;
+use super::{FastMap, Interner};
 use crate::eval::reference::builtin_allow_profile;
 use crate::model::numorstring::PortMatch;
 use crate::policy::{Action, Direction, EntityMatch, PolicyId, Rule, TierDefault, TierView};
+use crate::selector::Selector;
 use crate::store::Store;
 
 /// What makes two endpoint-directions compile to the same program: the applicable policies,
 /// tier by tier (interned tier and policy names), and the profiles. Named by content, so the
 /// enforced and staged views share programs wherever staged policies change nothing.
+/// `tiers` is flattened: per tier its interned id, its policy count, then the policy ids.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ProgramKey {
     direction: Direction,
-    tiers: Vec<(u32, Vec<u32>)>,
-    profiles: Vec<String>,
+    tiers: Vec<u32>,
+    /// Interned profile list.
+    profiles: u32,
 }
 
 /// For one view: per direction and endpoint, the applicable (tier, policy) positions in
@@ -44,14 +45,16 @@ fn direction_slot(direction: Direction) -> usize {
 
 pub(crate) struct ProgramTable<'s> {
     store: &'s Store,
-    by_key: HashMap<ProgramKey, u32>,
+    by_key: FastMap<ProgramKey, u32>,
     programs: ProgramsBuilder,
     rules: RuleTableBuilder,
     /// Rules of (view, tier, policy, direction) in the rule table.
-    policy_rules: HashMap<(bool, usize, usize, Direction), Vec<RuleId>>,
+    policy_rules: FastMap<(bool, usize, usize, Direction), Vec<RuleId>>,
     /// Rules of (profile, direction).
-    profile_rules: HashMap<(String, Direction), Vec<RuleId>>,
-    end_of_tier: HashMap<u32, RuleId>,
+    profile_rules: FastMap<(String, Direction), Vec<RuleId>>,
+    end_of_tier: FastMap<u32, RuleId>,
+    /// Interned profile lists (of endpoints).
+    profile_lists: FastMap<Vec<String>, u32>,
     allow_profile: Option<RuleId>,
     tiers: Interner,
     policies: Interner,
@@ -64,12 +67,13 @@ impl<'s> ProgramTable<'s> {
     pub(crate) fn new(store: &'s Store, sets: &SetTable<'_>) -> Self {
         let mut this = Self {
             store,
-            by_key: HashMap::new(),
+            by_key: FastMap::default(),
             programs: ProgramsBuilder::default(),
             rules: RuleTableBuilder::default(),
-            policy_rules: HashMap::new(),
-            profile_rules: HashMap::new(),
-            end_of_tier: HashMap::new(),
+            policy_rules: FastMap::default(),
+            profile_rules: FastMap::default(),
+            end_of_tier: FastMap::default(),
+            profile_lists: FastMap::default(),
             allow_profile: None,
             tiers: Interner::default(),
             policies: Interner::default(),
@@ -88,7 +92,7 @@ impl<'s> ProgramTable<'s> {
     fn assign(&mut self, sets: &SetTable<'_>, view: &TierView) -> Applicable {
         let n = self.store.endpoints.len();
         let mut by_endpoint = [vec![Vec::new(); n], vec![Vec::new(); n]];
-        let mut members_of: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut members_of: FastMap<&Selector, Vec<u32>> = FastMap::default();
         let mut tier_ids = Vec::new();
         let mut policy_ids = Vec::new();
         for (t, tier) in view.tiers.iter().enumerate() {
@@ -97,7 +101,7 @@ impl<'s> ProgramTable<'s> {
             for (p, policy) in tier.policies.iter().enumerate() {
                 ids.push(self.policy_id(&policy.id));
                 let members = members_of
-                    .entry(policy.applies_to.to_string())
+                    .entry(&policy.applies_to)
                     .or_insert_with(|| sets.members(&policy.applies_to));
                 for dir in [Direction::Ingress, Direction::Egress] {
                     if policy.rules(dir).is_some() {
@@ -134,30 +138,44 @@ impl<'s> ProgramTable<'s> {
     ) -> u32 {
         let view = self.view(staged);
         let applicable = &self.applicable[usize::from(staged)];
+        let list = &applicable.by_endpoint[direction_slot(direction)][index];
+        let mut flat = Vec::with_capacity(list.len() + 8);
+        let mut count_at = usize::MAX;
+        let mut last_tier = usize::MAX;
+        for &(t, p) in list {
+            if t != last_tier {
+                flat.extend([applicable.tier_ids[t], 0]);
+                count_at = flat.len() - 1;
+                last_tier = t;
+            }
+            flat.push(applicable.policy_ids[t][p]);
+            flat[count_at] += 1;
+        }
+        let profiles = &self.store.endpoints[index].profiles;
+        let profiles = match self.profile_lists.get(profiles.as_slice()) {
+            Some(&id) => id,
+            None => {
+                let id = self.profile_lists.len() as u32;
+                self.profile_lists.insert(profiles.clone(), id);
+                id
+            }
+        };
+        let key = ProgramKey {
+            direction,
+            tiers: flat,
+            profiles,
+        };
+        if let Some(&id) = self.by_key.get(&key) {
+            return id;
+        }
         let mut tiers: Vec<(usize, Vec<usize>)> = Vec::new();
-        for &(t, p) in &applicable.by_endpoint[direction_slot(direction)][index] {
+        for &(t, p) in list {
             match tiers.last_mut() {
                 Some((last, ps)) if *last == t => ps.push(p),
                 _ => tiers.push((t, vec![p])),
             }
         }
-        let key = ProgramKey {
-            direction,
-            tiers: tiers
-                .iter()
-                .map(|(t, ps)| {
-                    (
-                        applicable.tier_ids[*t],
-                        ps.iter().map(|&p| applicable.policy_ids[*t][p]).collect(),
-                    )
-                })
-                .collect(),
-            profiles: self.store.endpoints[index].profiles.clone(),
-        };
-        if let Some(&id) = self.by_key.get(&key) {
-            return id;
-        }
-        let program = self.build(sets, staged, view, &tiers, &key);
+        let program = self.build(sets, staged, view, &tiers, (direction, index));
         let id = self.programs.add(&program, &self.rules);
         self.by_key.insert(key, id);
         id
@@ -169,15 +187,14 @@ impl<'s> ProgramTable<'s> {
         staged: bool,
         view: &TierView,
         tiers: &[(usize, Vec<usize>)],
-        key: &ProgramKey,
+        (direction, endpoint): (Direction, usize),
     ) -> ProgramBuilder {
         let mut b = ProgramBuilder::default();
         for (t, policies) in tiers {
             let tier = &view.tiers[*t];
             let tier_id = self.tiers.id(&tier.tier.name);
-            debug_assert!(key.tiers.iter().any(|(id, _)| *id == tier_id));
             for &p in policies {
-                for &r in self.policy_rules(sets, staged, view, (*t, p), key.direction) {
+                for &r in self.policy_rules(sets, staged, view, (*t, p), direction) {
                     b.push(r);
                 }
             }
@@ -194,7 +211,8 @@ impl<'s> ProgramTable<'s> {
             }
             b.end_group();
         }
-        for name in &key.profiles {
+        let store = self.store;
+        for name in &store.endpoints[endpoint].profiles {
             if builtin_allow_profile(name) {
                 let rules = &mut self.rules;
                 let r = *self.allow_profile.get_or_insert_with(|| {
@@ -210,7 +228,7 @@ impl<'s> ProgramTable<'s> {
             if !self.store.profiles.contains_key(name) {
                 continue;
             }
-            for &r in self.profile_rules(sets, name, key.direction) {
+            for &r in self.profile_rules(sets, name, direction) {
                 b.push(r);
             }
             b.end_group();

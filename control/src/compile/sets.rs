@@ -4,13 +4,11 @@
 //! network sets; a CIDR set holds its CIDRs. Each distinct selector is evaluated once over the
 //! inventory; endpoint memberships come out sorted by set id.
 
-use std::collections::HashMap;
-
 use palisade_dataplane::IpNet;
 use palisade_dataplane::policy::SetId;
 
-use super::Interner;
 use super::index::LabelIndex;
+use super::{FastMap, Interner};
 use crate::selector::Selector;
 use crate::store::Store;
 
@@ -23,8 +21,8 @@ pub(crate) struct Memberships {
 
 pub(crate) struct SetTable<'s> {
     store: &'s Store,
-    by_selector: HashMap<String, SetId>,
-    by_nets: HashMap<Vec<IpNet>, SetId>,
+    by_selector: FastMap<Selector, SetId>,
+    by_nets: FastMap<Vec<IpNet>, SetId>,
     next: SetId,
     endpoint_sets: Vec<Vec<SetId>>,
     cidrs: Vec<(IpNet, SetId)>,
@@ -36,8 +34,8 @@ impl<'s> SetTable<'s> {
     pub(crate) fn new(store: &'s Store) -> Self {
         Self {
             store,
-            by_selector: HashMap::new(),
-            by_nets: HashMap::new(),
+            by_selector: FastMap::default(),
+            by_nets: FastMap::default(),
             next: 0,
             endpoint_sets: vec![Vec::new(); store.endpoints.len()],
             cidrs: Vec::new(),
@@ -48,8 +46,7 @@ impl<'s> SetTable<'s> {
 
     /// The set of addresses `sel` selects (endpoints and network sets).
     pub(crate) fn selector_set(&mut self, sel: &Selector) -> SetId {
-        let key = sel.to_string();
-        if let Some(&id) = self.by_selector.get(&key) {
+        if let Some(&id) = self.by_selector.get(sel) {
             return id;
         }
         let id = self.next;
@@ -62,7 +59,7 @@ impl<'s> SetTable<'s> {
                 self.cidrs.extend(set.nets.iter().map(|n| (*n, id)));
             }
         }
-        self.by_selector.insert(key, id);
+        self.by_selector.insert(sel.clone(), id);
         id
     }
 

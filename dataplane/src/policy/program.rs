@@ -17,7 +17,7 @@
 
 use rustc_hash::FxHashMap;
 
-use super::rules::{NONE, RuleId, RuleTableBuilder};
+use super::rules::{Entry, EntryAction, NONE, RuleId, RuleTableBuilder, SideMatch};
 use crate::flow::IpProto;
 
 /// Builds one program: rules in evaluation order, split into groups.
@@ -189,7 +189,7 @@ impl ProgramsBuilder {
             self.words.push(starts.len() as u32);
             self.words.extend(starts.iter().map(|s| u32::from(*s)));
             for &port in &starts {
-                let list: Vec<u32> = relevant
+                let list: Vec<(RuleId, u32)> = relevant
                     .iter()
                     .filter(|(r, _)| {
                         !by_port
@@ -199,8 +199,9 @@ impl ProgramsBuilder {
                                     ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&port))
                                 })
                     })
-                    .flat_map(|&(r, g)| [r, g])
+                    .copied()
                     .collect();
+                let list: Vec<u32> = prune(list, rules).flat_map(|(r, g)| [r, g]).collect();
                 let n = *interned.entry(list).or_insert_with_key(|list| {
                     lists.push(list.clone());
                     lists.len() as u32 - 1
@@ -236,10 +237,58 @@ impl ProgramsBuilder {
     }
 }
 
+/// Drops candidates no flow can reach: the rest of a group after a rule that matches every
+/// flow of the list and passes (the group is skipped either way) or decides (reaching it ends
+/// the run; skipping it takes a matching Pass earlier in the group), and everything after such
+/// a deciding rule when no Pass precedes it in its group.
+fn prune<'a>(
+    list: Vec<(RuleId, u32)>,
+    rules: &'a RuleTableBuilder,
+) -> impl Iterator<Item = (RuleId, u32)> + 'a {
+    let mut dead_group = None;
+    let mut pass_in_group = None;
+    let mut ended = false;
+    list.into_iter().filter(move |&(r, g)| {
+        if ended || dead_group == Some(g) {
+            return false;
+        }
+        let Some(e) = rules.get(r) else { return true };
+        if e.action == EntryAction::Pass || !matches_all(e) {
+            if e.action == EntryAction::Pass {
+                pass_in_group = Some(g);
+            }
+            if e.action == EntryAction::Pass && matches_all(e) {
+                dead_group = Some(g);
+            }
+            return true;
+        }
+        match e.action {
+            EntryAction::Allow | EntryAction::Deny if pass_in_group == Some(g) => {
+                dead_group = Some(g)
+            }
+            EntryAction::Allow | EntryAction::Deny => ended = true,
+            EntryAction::Log | EntryAction::Pass => {}
+        }
+        true
+    })
+}
+
+/// Does the entry match every flow of a candidate list it is in? (Its protocol, if any, is the
+/// list's: lists hold only rules of their bucket's protocol.)
+fn matches_all(e: &Entry) -> bool {
+    let m = &e.matcher;
+    m.family == 0
+        && m.not_protocol.is_none()
+        && m.icmp.is_none()
+        && m.not_icmp.is_none()
+        && m.src == SideMatch::default()
+        && m.dst == SideMatch::default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::decision::Origin;
-    use super::super::rules::{Entry, EntryAction, Match, PortList, SideMatch};
+    use super::super::rules::{Match, PortList};
     use super::*;
 
     fn entry(protocol: Option<u8>, ports: &[(u16, u16)]) -> Entry {
@@ -271,7 +320,10 @@ mod tests {
         b.push(rules.push(entry(Some(6), &[(80, 80)])));
         b.push(rules.push(entry(Some(17), &[(53, 53)])));
         b.end_group();
-        b.push(rules.push(entry(None, &[])));
+        b.push(rules.push(Entry {
+            action: EntryAction::Log,
+            ..entry(None, &[])
+        }));
         b.push(rules.push(entry(Some(6), &[(1000, 2000)])));
         let mut programs = ProgramsBuilder::default();
         let empty = programs.add(&ProgramBuilder::default(), &rules);
@@ -287,5 +339,53 @@ mod tests {
         assert_eq!(p.rule_count(id), 4);
         assert!(p.candidates(empty, 6, 80).is_empty());
         assert!(p.candidates(99, 6, 80).is_empty());
+    }
+
+    #[test]
+    fn unreachable_candidates_are_pruned() {
+        let mut rules = RuleTableBuilder::default();
+        let with = |action| Entry {
+            action,
+            ..entry(None, &[])
+        };
+        let a = rules.push(entry(Some(6), &[(80, 80)]));
+        let pass = rules.push(with(EntryAction::Pass));
+        let hidden = rules.push(entry(None, &[]));
+        let deny = rules.push(with(EntryAction::Deny));
+        let after = rules.push(entry(Some(6), &[(80, 80)]));
+        let mut b = ProgramBuilder::default();
+        for r in [a, pass, hidden] {
+            b.push(r);
+        }
+        b.end_group();
+        b.push(after);
+        b.push(deny);
+        b.push(after);
+        b.end_group();
+        b.push(after);
+        let mut programs = ProgramsBuilder::default();
+        let id = programs.add(&b, &rules);
+        // A deny matching everything, with no Pass before it in its group, ends the list.
+        let p = programs.build();
+        assert_eq!(rules_of(p.candidates(id, 6, 80)), &[a, pass, after, deny]);
+        let mut rules2 = RuleTableBuilder::default();
+        let cp = rules2.push(Entry {
+            action: EntryAction::Pass,
+            ..entry(Some(6), &[(80, 80)])
+        });
+        let d = rules2.push(with(EntryAction::Deny));
+        let x = rules2.push(entry(None, &[]));
+        let mut b = ProgramBuilder::default();
+        b.push(cp);
+        b.push(d);
+        b.push(x);
+        b.end_group();
+        b.push(x);
+        let mut programs = ProgramsBuilder::default();
+        let id = programs.add(&b, &rules2);
+        let p = programs.build();
+        // A conditional Pass before it: the next group stays reachable.
+        assert_eq!(rules_of(p.candidates(id, 6, 80)), &[cp, d, x]);
+        assert_eq!(p.candidates(id, 6, 80)[5], 1);
     }
 }
