@@ -46,8 +46,8 @@
 //! - **Huge pages.** Both arrays are allocated untouched and advised `MADV_HUGEPAGE`
 //!   (`palisade-hugepages`, the one `unsafe` call) before they are filled: with 4 KiB pages a
 //!   random access into a 64 MB table also misses the TLB, and page walks cap how many misses
-//!   overlap. On this VM that made single lookups ~25-30 % and batch lookups ~10-15 % faster
-//!   at 1M entries. Without transparent huge pages in the kernel the advice is ignored.
+//!   overlap. On this VM that made single lookups 15-28 % and batch lookups 12-14 % faster
+//!   at 1M-4M entries. Without transparent huge pages in the kernel the advice is ignored.
 //! - **Hash**: one 64x64->128 multiply-fold of the two IPv4 words and the meta word, one more
 //!   to finish (IPv6: three); the key normalisation costs about as much as the hash.
 //!
@@ -58,10 +58,13 @@
 //! in the common path: a hit validates the slot's sequence (a seqlock per entry), a miss
 //! validates the two bucket versions; the only write a hit makes is a compare-and-swap of the
 //! hot word when the state changes or the expiry moves (at most once per millisecond per
-//! entry). Writers lock the two buckets of one key (ascending order); cuckoo moves copy
-//! before they clear, so an entry is never absent from both of its buckets. Everything is
-//! safe Rust: all shared words are atomics; a prefetch is a plain load ("touch"): a real
-//! `_mm_prefetch` measured the same in `ctbench` at 1M entries, so there is no `unsafe`.
+//! entry). Writers lock the two buckets of one key (ascending order); an insert finding both
+//! full may move one of their entries to its other bucket, taken with `try_lock` only (no
+//! lock-order cycle), before falling back to an unlocked path search whose moves lock one
+//! pair at a time. Moves copy before they clear, so an entry is never absent from both of
+//! its buckets. Everything here is safe Rust: all shared words are atomics; a prefetch is a
+//! plain load ("touch"): a real `_mm_prefetch` measured the same in `ctbench` at 1M entries.
+//! The one `unsafe` call, the huge-page advice, lives in `palisade-hugepages`.
 //! Measured (bench/README.md, "Connection tracking", criterion `conntrack_design_1M`): at 1M
 //! entries, lookups here are 13-19 % faster than in 64 `RwLock<HashMap>` shards on one thread
 //! and on two; with a writer churning on the other core they were 11 % slower, from the

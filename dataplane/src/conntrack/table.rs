@@ -3,13 +3,18 @@
 //! Contract: every method takes `&self` and may run on any number of threads at once. Lookups
 //! take no lock: a hit validates the slot's sequence, a miss validates the versions of the two
 //! buckets it probed. Writers that change the index lock the (at most two) buckets of one key,
-//! in ascending order; entries move between their two buckets only one locked pair at a time.
+//! in ascending order, and may add a third only with `try_lock`; an entry moves between its
+//! two buckets only while both are locked.
+
+#[cfg(test)]
+mod audit;
+mod room;
 
 use std::fmt;
 use std::hint::spin_loop;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
 
-use super::bucket::{Bucket, Loc, WAYS, alt, locate, positions};
+use super::bucket::{Bucket, Loc, WAYS, locate, positions};
 use super::config::{ConntrackConfig, ConntrackError, MidStream, Revalidation};
 use super::key::{CtKey, META_ORIG_IS_B};
 use super::slot::{
@@ -25,12 +30,6 @@ use crate::flow::{FlowKey, IpProto};
 const LOAD_PERCENT: usize = 90;
 /// Lookups are pipelined in groups of this many keys.
 pub const BATCH: usize = 32;
-/// Buckets after the key's own that an insert into a full table may early-drop from.
-const EVICTION_RANGE: u32 = 8;
-/// Buckets one cuckoo path search may queue (two roots, their 20 alternatives, and 42 more)
-/// and bucket reads it may do.
-const MAX_NODES: usize = 64;
-const MAX_READS: usize = 200;
 /// Slots a full insert may sweep to reclaim expired entries before it gives up.
 const RECLAIM_BUDGET: usize = 256;
 const MAX_ATTEMPTS: usize = 4;
@@ -76,34 +75,6 @@ enum Applied {
     Gone,
     /// The slot changed under us: look again.
     Retry,
-}
-
-struct Victim {
-    bucket: u32,
-    pos: usize,
-    idx: u32,
-    hot: u64,
-    expired: bool,
-}
-
-/// A bucket on a cuckoo search path, reached by moving `parent`'s entry at `pos_in_parent`.
-#[derive(Clone, Copy, Debug, Default)]
-struct PathNode {
-    bucket: u32,
-    parent: u16,
-    pos_in_parent: u8,
-}
-
-impl PathNode {
-    const ROOT: u16 = u16::MAX;
-
-    fn root(bucket: u32) -> Self {
-        Self {
-            bucket,
-            parent: Self::ROOT,
-            pos_in_parent: 0,
-        }
-    }
 }
 
 fn timeout_table(by_class: &[u32; 7]) -> [[u32; 16]; state::KINDS] {
@@ -647,231 +618,6 @@ impl ConntrackTable {
         Err(InsertError::Full)
     }
 
-    fn count_eviction(&self, expired: bool) {
-        self.counters.add(
-            if expired {
-                Counter::EvictedExpired
-            } else {
-                Counter::EvictedEarlyDrop
-            },
-            1,
-        );
-    }
-
-    /// The best victim among the entries of `buckets` (all locked by the caller): an expired
-    /// entry, else the early-droppable one that expires first. Never an established entry.
-    fn pick_victim(&self, buckets: &[u32], now: u32) -> Option<Victim> {
-        let mut best: Option<Victim> = None;
-        for &b in buckets {
-            let bucket = self.bucket(b);
-            for pos in (0..WAYS).filter(|&p| bucket.tag(p) != 0) {
-                let idx = bucket.index(pos);
-                let h = self.slots[idx as usize].hot().load(Ordering::Relaxed);
-                if h & LIVE == 0 || writing(h) {
-                    continue;
-                }
-                let exp = expired(expiry(h), now);
-                let drop = state::droppable(slot::state(h), h & REPLIED != 0) || h & ALLOW == 0;
-                if !exp && !drop {
-                    continue;
-                }
-                let v = Victim {
-                    bucket: b,
-                    pos,
-                    idx,
-                    hot: h,
-                    expired: exp,
-                };
-                if exp {
-                    return Some(v);
-                }
-                if best
-                    .as_ref()
-                    .is_none_or(|o| later(expiry(o.hot), expiry(h)))
-                {
-                    best = Some(v);
-                }
-            }
-        }
-        best
-    }
-
-    /// The table is full: frees a slot by evicting from the key's buckets (locked by the
-    /// caller) or, failing that, from the next few buckets (like nf_conntrack's early drop).
-    fn evict_for_slot(&self, loc: Loc, now: u32) -> Option<u32> {
-        if let Some(v) = self.pick_victim(&[loc.b1, loc.b2], now)
-            && self.slots[v.idx as usize].kill_if(v.hot)
-        {
-            self.bucket(v.bucket).clear(v.pos);
-            self.count_eviction(v.expired);
-            return Some(v.idx);
-        }
-        for k in 1..=EVICTION_RANGE {
-            let z = (loc.b1 + k) % self.nb;
-            if z == loc.b1 || z == loc.b2 || !self.bucket(z).try_lock() {
-                continue;
-            }
-            let mut got = None;
-            if let Some(v) = self.pick_victim(&[z], now)
-                && self.slots[v.idx as usize].kill_if(v.hot)
-            {
-                self.bucket(z).clear(v.pos);
-                self.count_eviction(v.expired);
-                got = Some(v.idx);
-            }
-            self.bucket(z).unlock();
-            if got.is_some() {
-                return got;
-            }
-        }
-        None
-    }
-
-    /// Both of `loc`'s buckets are full and locked by the caller: moves one of their entries
-    /// to its other bucket if that has room and can be locked at once (`try_lock`, so lock
-    /// order cannot deadlock), and returns the vacated position. The entry is copied before
-    /// it is cleared, with both its buckets locked, as in `move_entry`.
-    fn move_one_out(&self, loc: Loc) -> Option<(u32, usize)> {
-        let roots: &[u32] = if loc.b2 == loc.b1 {
-            &[loc.b1]
-        } else {
-            &[loc.b1, loc.b2]
-        };
-        // Where each entry could go; start all the bucket loads before looking at any.
-        let mut dest = [[u32::MAX; WAYS]; 2];
-        let mut sink = 0;
-        for (r, &b) in roots.iter().enumerate() {
-            let bucket = self.bucket(b);
-            for (pos, d) in dest[r].iter_mut().enumerate() {
-                let tag = bucket.tag(pos);
-                let to = alt(b, tag, self.nb);
-                if tag != 0 && to != loc.b1 && to != loc.b2 {
-                    *d = to;
-                    sink ^= self.bucket(to).touch();
-                }
-            }
-        }
-        std::hint::black_box(sink);
-        for (r, &b) in roots.iter().enumerate() {
-            let src = self.bucket(b);
-            for (pos, &to) in dest[r].iter().enumerate() {
-                if to == u32::MAX {
-                    continue;
-                }
-                let dst = self.bucket(to);
-                if !dst.has_free() || !dst.try_lock() {
-                    continue;
-                }
-                let free = dst.free_positions();
-                if free != 0 {
-                    dst.set(free.trailing_zeros() as usize, src.tag(pos), src.index(pos));
-                    src.clear(pos);
-                }
-                dst.unlock();
-                if free != 0 {
-                    self.counters.add(Counter::Moves, 1);
-                    return Some((b, pos));
-                }
-            }
-        }
-        None
-    }
-
-    /// Searches (breadth first, without locks) for a path of moves that frees a position in
-    /// `loc.b1` or `loc.b2`, then performs it from the far end, one locked pair per move.
-    fn make_room(&self, loc: Loc) -> bool {
-        let mut nodes = [PathNode::default(); MAX_NODES];
-        nodes[0] = PathNode::root(loc.b1);
-        nodes[1] = PathNode::root(loc.b2);
-        let mut len = if loc.b2 == loc.b1 { 1 } else { 2 };
-        let mut reads = 0;
-        let mut head = 0;
-        while head < len && reads < MAX_READS {
-            let node = nodes[head];
-            let bucket = self.bucket(node.bucket);
-            // Where each entry could go; start all ten bucket loads before looking at any.
-            let mut dest = [u32::MAX; WAYS];
-            let mut sink = 0;
-            for (pos, d) in dest.iter_mut().enumerate() {
-                let tag = bucket.tag(pos);
-                if tag != 0 {
-                    let to = alt(node.bucket, tag, self.nb);
-                    if to != node.bucket {
-                        *d = to;
-                        sink ^= self.bucket(to).touch();
-                    }
-                }
-            }
-            std::hint::black_box(sink);
-            for (pos, &to) in dest.iter().enumerate() {
-                if to == u32::MAX {
-                    continue;
-                }
-                reads += 1;
-                if self.bucket(to).has_free() {
-                    let free = self.bucket(to).free_positions();
-                    if free == 0 {
-                        return false;
-                    }
-                    return self.run_path(&nodes, head, pos, to, free.trailing_zeros() as usize);
-                }
-                if len < MAX_NODES {
-                    nodes[len] = PathNode {
-                        bucket: to,
-                        parent: head as u16,
-                        pos_in_parent: pos as u8,
-                    };
-                    len += 1;
-                }
-            }
-            head += 1;
-        }
-        false
-    }
-
-    /// Moves `nodes[at]`'s entry at `pos` into `to[free]`, then each ancestor's entry into the
-    /// position just vacated, up to the root.
-    fn run_path(&self, nodes: &[PathNode], at: usize, pos: usize, to: u32, free: usize) -> bool {
-        let mut node = nodes[at];
-        if !self.move_entry(node.bucket, pos, to, free) {
-            return false;
-        }
-        let mut vacated = pos;
-        while node.parent != PathNode::ROOT {
-            let parent = nodes[usize::from(node.parent)];
-            let from = usize::from(node.pos_in_parent);
-            if !self.move_entry(parent.bucket, from, node.bucket, vacated) {
-                return false;
-            }
-            vacated = from;
-            node = parent;
-        }
-        true
-    }
-
-    /// Moves one entry from `src[sp]` to its alternative bucket `dst[dp]`, if still valid.
-    fn move_entry(&self, src: u32, sp: usize, dst: u32, dp: usize) -> bool {
-        let pair = Loc {
-            b1: src,
-            b2: dst,
-            tag: 0,
-        };
-        self.lock_pair(pair);
-        let (s, d) = (self.bucket(src), self.bucket(dst));
-        let tag = s.tag(sp);
-        let ok = tag != 0 && alt(src, tag, self.nb) == dst && d.tag(dp) == 0;
-        if ok {
-            // Copy first, then clear: the entry is never absent from both buckets.
-            d.set(dp, tag, s.index(sp));
-            s.clear(sp);
-        }
-        self.unlock_pair(pair);
-        if ok {
-            self.counters.add(Counter::Moves, 1);
-        }
-        ok
-    }
-
     /// Removes the connection of `key` (either direction). Returns whether it existed.
     pub fn remove(&self, key: &FlowKey) -> bool {
         let (ck, _) = CtKey::new(key);
@@ -1007,46 +753,5 @@ fn counter_of(r: &Lookup) -> Counter {
         Lookup::Miss => Counter::Misses,
         Lookup::Invalid(_) => Counter::Invalid,
         Lookup::Related(_) => Counter::Related,
-    }
-}
-
-#[cfg(test)]
-impl ConntrackTable {
-    /// Test helper: every live entry's key, checking index/slot agreement on the way.
-    pub(crate) fn audit(&self) -> Vec<CtKey> {
-        let mut seen = vec![false; self.slots.len()];
-        let mut keys = Vec::new();
-        for (b, bucket) in self.buckets.iter().enumerate() {
-            for pos in (0..WAYS).filter(|&p| bucket.tag(p) != 0) {
-                let idx = bucket.index(pos) as usize;
-                assert!(!seen[idx], "slot {idx} indexed twice");
-                seen[idx] = true;
-                let view = self.slots[idx].read().expect("indexed slot is live");
-                let loc = self.locate(&view.key);
-                assert_eq!(loc.tag, bucket.tag(pos));
-                assert!(
-                    b as u32 == loc.b1 || b as u32 == loc.b2,
-                    "entry outside its buckets"
-                );
-                keys.push(view.key);
-            }
-        }
-        for (idx, slot) in self.slots.iter().enumerate() {
-            assert_eq!(
-                slot.read().is_some(),
-                seen[idx],
-                "slot {idx} live but not indexed"
-            );
-        }
-        keys
-    }
-
-    /// Test helper: the expiry tick of every live entry.
-    pub(crate) fn live_expiries(&self) -> Vec<u32> {
-        self.slots
-            .iter()
-            .filter_map(Slot::read)
-            .map(|v| expiry(v.hot))
-            .collect()
     }
 }
