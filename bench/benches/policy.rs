@@ -4,6 +4,10 @@
 
 use std::hint::black_box;
 
+/// The allocator the `palisade` binary uses (compile time depends on it).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use palisade_bench::k8s::{K8sShape, k8s_flows, k8s_store_yaml};
 use palisade_control::compile::compile;

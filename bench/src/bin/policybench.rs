@@ -6,6 +6,10 @@
 //! flow on the first R flows, and how many of those R decisions differ (must be 0).
 
 use std::process::ExitCode;
+
+/// The allocator the `palisade` binary uses (compile time depends on it).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Instant;
 
 use clap::Parser;

@@ -7,7 +7,7 @@
 //! smallest largest child wins. Rules after one that covers a node's whole region are moved to
 //! that node's continuation, so they cost plain lookups nothing.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use super::ClassifierError;
 use super::spec::{Addr, DIMS, PackedRule, dim_bits};
@@ -64,7 +64,9 @@ pub(crate) struct TreeBuilder<'r, A: Addr> {
     opts: BuildOptions,
     children: Vec<Entry>,
     rules: Vec<PackedRule<A>>,
-    leaves: HashMap<Vec<u32>, Entry>,
+    /// Leaves by rule list, so identical leaves are stored once (FxHash: SipHash over these
+    /// lists was a visible part of build time).
+    leaves: FxHashMap<Vec<u32>, Entry>,
     stored: usize,
     budget: usize,
 }
@@ -84,7 +86,7 @@ impl<'r, A: Addr> TreeBuilder<'r, A> {
             opts,
             children: Vec::new(),
             rules: Vec::new(),
-            leaves: HashMap::new(),
+            leaves: FxHashMap::default(),
             stored: 0,
             budget: budget(packed.len()),
         }
@@ -189,14 +191,18 @@ impl<'r, A: Addr> TreeBuilder<'r, A> {
             .iter()
             .map(|&r| self.child_span(r, dim, base, bits, shift))
             .collect();
-        let mut offsets = vec![0usize; n_children + 1];
+        // Rules per child from a difference array (a wide rule costs two updates, not one
+        // per child it spans), then offsets as its running sum.
+        let mut diff = vec![0isize; n_children + 1];
         for &(i0, i1) in &spans {
-            for o in &mut offsets[i0 + 1..=i1 + 1] {
-                *o += 1;
-            }
+            diff[i0] += 1;
+            diff[i1 + 1] -= 1;
         }
+        let mut offsets = vec![0usize; n_children + 1];
+        let mut overlapping = 0isize;
         for i in 0..n_children {
-            offsets[i + 1] += offsets[i];
+            overlapping += diff[i];
+            offsets[i + 1] = offsets[i] + overlapping as usize;
         }
         let mut fill = offsets.clone();
         let mut flat = vec![0u32; offsets[n_children]];

@@ -106,11 +106,19 @@ pub(crate) struct CompactSide {
     pub(crate) not_ports: u32,
 }
 
+/// `Compact::checks` bits: which groups of fields constrain the flow (a clear bit skips them).
+pub(crate) const CHECK_PROTO: u8 = 1;
+pub(crate) const CHECK_ICMP: u8 = 2;
+pub(crate) const CHECK_SRC: u8 = 4;
+pub(crate) const CHECK_DST: u8 = 8;
+
 /// The matcher-side form of an entry: one cache line.
 #[derive(Debug, Clone, Copy)]
 #[repr(align(64))]
 pub(crate) struct Compact {
     pub(crate) action: EntryAction,
+    /// `CHECK_*` bits.
+    pub(crate) checks: u8,
     pub(crate) family: u8,
     pub(crate) protocol: Option<u8>,
     pub(crate) not_protocol: Option<u8>,
@@ -267,8 +275,22 @@ impl Compactor {
 
     fn entry(&mut self, e: &Entry) -> Compact {
         let m = &e.matcher;
+        let mut checks = 0;
+        if m.family != 0 || m.protocol.is_some() || m.not_protocol.is_some() {
+            checks |= CHECK_PROTO;
+        }
+        if m.icmp.is_some() || m.not_icmp.is_some() {
+            checks |= CHECK_ICMP;
+        }
+        if m.src != SideMatch::default() {
+            checks |= CHECK_SRC;
+        }
+        if m.dst != SideMatch::default() {
+            checks |= CHECK_DST;
+        }
         Compact {
             action: e.action,
+            checks,
             family: m.family,
             protocol: m.protocol,
             not_protocol: m.not_protocol,
