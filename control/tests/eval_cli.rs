@@ -211,6 +211,9 @@ fn demo_runs_the_embedded_store_with_no_files_and_exits_0() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("gnp:security.quarantine"), "{stdout}");
-    assert!(stdout.contains("check: all 11 expected verdicts met"), "{stdout}");
+    assert!(
+        stdout.contains("check: all 11 expected verdicts met"),
+        "{stdout}"
+    );
     assert!(stdout.contains("agree on all 11 flows"), "{stdout}");
 }
