@@ -153,6 +153,8 @@ fn program_stats(snap: &palisade_dataplane::policy::Snapshot) -> String {
     format!(
         "entries max {max} avg {avg:.1}; tcp/80 candidates max {cmax} avg {cavg:.1}; \
          endpoint sets max {smax} avg {savg:.1}; endpoints with other staged programs \
-         {staged_differs}"
+         {staged_differs}; programs {} bytes, rules {} bytes",
+        snap.programs.heap_bytes(),
+        snap.rules.heap_bytes()
     )
 }
