@@ -135,7 +135,7 @@ fn program_stats(snap: &palisade_dataplane::policy::Snapshot) -> String {
     let max = lens.iter().max().copied().unwrap_or(0);
     let avg = lens.iter().sum::<usize>() as f64 / lens.len().max(1) as f64;
     let cands: Vec<usize> = ids
-        .map(|p| snap.programs.candidates(p, 6, 80).len() / 2)
+        .map(|p| snap.programs.candidates(p, 6, 80).len())
         .collect();
     let cmax = cands.iter().max().copied().unwrap_or(0);
     let cavg = cands.iter().sum::<usize>() as f64 / cands.len().max(1) as f64;
@@ -151,7 +151,7 @@ fn program_stats(snap: &palisade_dataplane::policy::Snapshot) -> String {
         .filter(|e| e.staged_ingress != e.ingress || e.staged_egress != e.egress)
         .count();
     format!(
-        "entries max {max} avg {avg:.1}; tcp/80 candidates max {cmax} avg {cavg:.1}; \
+        "entries max {max} avg {avg:.1}; tcp/80 candidate words max {cmax} avg {cavg:.1}; \
          endpoint sets max {smax} avg {savg:.1}; endpoints with other staged programs \
          {staged_differs}; programs {} bytes, rules {} bytes",
         snap.programs.heap_bytes(),

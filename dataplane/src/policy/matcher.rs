@@ -188,42 +188,45 @@ impl FlowView<'_> {
             && list.contains(&(self.key.protocol, self.key.dst_port))
     }
 
-    /// First match over `(rule, group)` candidates; running off the end is the profile drop.
+    /// First match over a candidate list (see `program`); running off the end is the profile
+    /// drop.
     fn run(&self, candidates: &[u32], mut logged: Option<&mut LogList>) -> Outcome {
-        let mut resume = 0u32;
-        for pair in candidates.chunks_exact(2) {
-            let (rule, group) = (pair[0], pair[1]);
-            if group < resume {
-                continue;
-            }
+        let mut i = 0usize;
+        while let Some(&rule) = candidates.get(i) {
             let Some(entry) = self.rules.entry(rule) else {
                 break;
             };
-            if !self.matches(entry) {
-                continue;
-            }
-            match entry.action {
-                EntryAction::Allow => {
-                    return Outcome {
-                        allow: true,
-                        origin: self.rules.origin(rule),
-                    };
-                }
-                EntryAction::Deny => {
-                    return Outcome {
-                        allow: false,
-                        origin: self.rules.origin(rule),
-                    };
-                }
-                EntryAction::Log => {
-                    if let (Some(list), Origin::Rule(r)) =
-                        (logged.as_deref_mut(), self.rules.origin(rule))
-                    {
-                        list.push(r);
+            let pass = entry.action == EntryAction::Pass;
+            if self.matches(entry) {
+                match entry.action {
+                    EntryAction::Allow => {
+                        return Outcome {
+                            allow: true,
+                            origin: self.rules.origin(rule),
+                        };
+                    }
+                    EntryAction::Deny => {
+                        return Outcome {
+                            allow: false,
+                            origin: self.rules.origin(rule),
+                        };
+                    }
+                    EntryAction::Log => {
+                        if let (Some(list), Origin::Rule(r)) =
+                            (logged.as_deref_mut(), self.rules.origin(rule))
+                        {
+                            list.push(r);
+                        }
+                    }
+                    EntryAction::Pass => {
+                        // Resume after the group; the index only ever moves forward.
+                        let next = candidates.get(i + 1).map_or(usize::MAX, |&n| n as usize);
+                        i = next.max(i + 2);
+                        continue;
                     }
                 }
-                EntryAction::Pass => resume = group + 1,
             }
+            i += 1 + usize::from(pass);
         }
         Outcome {
             allow: false,

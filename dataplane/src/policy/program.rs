@@ -12,7 +12,8 @@
 //! `[n_protos, other_bucket, n_rules]`, then `n_protos` pairs `(protocol, bucket)`; a bucket
 //! is `[count, start_0 .. start_{count-1}, (list_0, len_0) .. ]` (destination-port interval
 //! starts, then each interval's candidate list as offset and length in words); a candidate
-//! list is `(rule, group)` pairs. `other_bucket == NONE` when every protocol has its own.
+//! list is rule ids, each Pass rule followed by the word index where the run resumes (after
+//! its group). `other_bucket == NONE` when every protocol has its own.
 //! A program's words are contiguous, so a lookup reads a few adjacent cache lines.
 
 use rustc_hash::FxHashMap;
@@ -78,8 +79,8 @@ impl Programs {
         self.words.get(at + 2).map_or(0, |n| *n as usize)
     }
 
-    /// `(rule, group)` pairs that can match a flow of `protocol` to destination port
-    /// `dst_port`, in order, of the program at arena offset `at`.
+    /// The candidate list (rule ids, each Pass followed by its resume index) for a flow of
+    /// `protocol` to destination port `dst_port`, in order, of the program at arena offset `at`.
     #[inline]
     pub(crate) fn candidates_at(&self, at: u32, protocol: u8, dst_port: u16) -> &[u32] {
         self.try_candidates(at as usize, protocol, dst_port)
@@ -201,7 +202,7 @@ impl ProgramsBuilder {
                     })
                     .copied()
                     .collect();
-                let list: Vec<u32> = prune(list, rules).flat_map(|(r, g)| [r, g]).collect();
+                let list = encode(prune(list, rules).collect(), rules);
                 let n = *interned.entry(list).or_insert_with_key(|list| {
                     lists.push(list.clone());
                     lists.len() as u32 - 1
@@ -235,6 +236,32 @@ impl ProgramsBuilder {
             at: self.at.into(),
         }
     }
+}
+
+/// A candidate list's words: each rule id, and after a Pass rule the word index at which the
+/// run resumes (the first candidate of a later group, or the list's end). Only Pass rules need
+/// their group, so the list is about half the size of `(rule, group)` pairs.
+fn encode(list: Vec<(RuleId, u32)>, rules: &RuleTableBuilder) -> Vec<u32> {
+    let is_pass = |r: RuleId| rules.get(r).is_some_and(|e| e.action == EntryAction::Pass);
+    let mut at = Vec::with_capacity(list.len() + 1);
+    let mut n = 0u32;
+    for &(r, _) in &list {
+        at.push(n);
+        n += 1 + u32::from(is_pass(r));
+    }
+    at.push(n);
+    let mut words = Vec::with_capacity(n as usize);
+    for (k, &(r, g)) in list.iter().enumerate() {
+        words.push(r);
+        if is_pass(r) {
+            let next = list[k..]
+                .iter()
+                .position(|&(_, g2)| g2 > g)
+                .map_or(list.len(), |d| k + d);
+            words.push(at[next]);
+        }
+    }
+    words
 }
 
 /// Drops candidates no flow can reach: the rest of a group after a rule that matches every
@@ -309,10 +336,6 @@ mod tests {
         }
     }
 
-    fn rules_of(list: &[u32]) -> Vec<u32> {
-        list.chunks_exact(2).map(|c| c[0]).collect()
-    }
-
     #[test]
     fn candidates_hold_every_entry_that_can_match() {
         let mut rules = RuleTableBuilder::default();
@@ -329,13 +352,13 @@ mod tests {
         let empty = programs.add(&ProgramBuilder::default(), &rules);
         let id = programs.add(&b, &rules);
         let p = programs.build();
-        assert_eq!(p.candidates(id, 6, 80), &[0, 0, 2, 1]);
-        assert_eq!(rules_of(p.candidates(id, 6, 81)), &[2]);
-        assert_eq!(rules_of(p.candidates(id, 6, 1500)), &[2, 3]);
-        assert_eq!(rules_of(p.candidates(id, 6, 2001)), &[2]);
-        assert_eq!(rules_of(p.candidates(id, 17, 53)), &[1, 2]);
-        assert_eq!(rules_of(p.candidates(id, 1, 0)), &[2]);
-        assert_eq!(rules_of(p.candidates(id, 132, 80)), &[2]);
+        assert_eq!(p.candidates(id, 6, 80), &[0, 2]);
+        assert_eq!(p.candidates(id, 6, 81), &[2]);
+        assert_eq!(p.candidates(id, 6, 1500), &[2, 3]);
+        assert_eq!(p.candidates(id, 6, 2001), &[2]);
+        assert_eq!(p.candidates(id, 17, 53), &[1, 2]);
+        assert_eq!(p.candidates(id, 1, 0), &[2]);
+        assert_eq!(p.candidates(id, 132, 80), &[2]);
         assert_eq!(p.rule_count(id), 4);
         assert!(p.candidates(empty, 6, 80).is_empty());
         assert!(p.candidates(99, 6, 80).is_empty());
@@ -367,7 +390,8 @@ mod tests {
         let id = programs.add(&b, &rules);
         // A deny matching everything, with no Pass before it in its group, ends the list.
         let p = programs.build();
-        assert_eq!(rules_of(p.candidates(id, 6, 80)), &[a, pass, after, deny]);
+        // `pass` is followed by where the run resumes: `after`, at word 3.
+        assert_eq!(p.candidates(id, 6, 80), &[a, pass, 3, after, deny]);
         let mut rules2 = RuleTableBuilder::default();
         let cp = rules2.push(Entry {
             action: EntryAction::Pass,
@@ -385,7 +409,6 @@ mod tests {
         let id = programs.add(&b, &rules2);
         let p = programs.build();
         // A conditional Pass before it: the next group stays reachable.
-        assert_eq!(rules_of(p.candidates(id, 6, 80)), &[cp, d, x]);
-        assert_eq!(p.candidates(id, 6, 80)[5], 1);
+        assert_eq!(p.candidates(id, 6, 80), &[cp, 3, d, x]);
     }
 }
