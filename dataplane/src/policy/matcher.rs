@@ -153,16 +153,22 @@ impl FlowView<'_> {
         };
         out.endpoint = Some(ep.endpoint);
         out.logged = LogList::default();
-        if ep.is_host && self.failsafe(ingress) {
+        if ep.is_host() && self.failsafe(ingress) {
             out.allow = true;
             out.origin = Origin::Failsafe;
             out.staged_allow = true;
             return;
         }
-        let (program, staged) = if ingress {
-            (ep.ingress_at, ep.staged_ingress_at)
+        let program = if ingress { ep.ingress_at } else { ep.egress_at };
+        let staged = if ep.staged_differs() {
+            let (staged_ingress, staged_egress) = self.snap.staged_at(ep.endpoint);
+            if ingress {
+                staged_ingress
+            } else {
+                staged_egress
+            }
         } else {
-            (ep.egress_at, ep.staged_egress_at)
+            program
         };
         let outcome = self.run(plan.candidates, Some(&mut out.logged));
         out.allow = outcome.allow;

@@ -39,21 +39,36 @@ pub struct EndpointEntry {
 
 /// What the matcher reads of an endpoint address on every decision, stored in the address
 /// hash map itself so a side costs one hash probe: the endpoint, its programs (arena offsets,
-/// no indirection through a program table) and where its selector sets and the CIDR sets
-/// covering this address sit in `Snapshot::set_pool` (resolved at build time, so endpoint
-/// addresses need no interval lookup).
+/// no indirection through a program table) and where its selector sets, followed by the CIDR
+/// sets covering this address, sit in `Snapshot::set_pool` (resolved at build time, so endpoint
+/// addresses need no interval lookup). 24 bytes: the staged programs, rarely different from
+/// the enforced ones, live in `Snapshot::staged_at`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct AddrRecord {
     pub(crate) endpoint: u32,
     pub(crate) ingress_at: u32,
     pub(crate) egress_at: u32,
-    pub(crate) staged_ingress_at: u32,
-    pub(crate) staged_egress_at: u32,
-    pub(crate) sets_at: u32,
-    pub(crate) sets_len: u32,
-    pub(crate) cidr_at: u32,
-    pub(crate) cidr_len: u32,
-    pub(crate) is_host: bool,
+    sets_at: u32,
+    sets_len: u32,
+    /// CIDR set count (low 30 bits), `HOST` and `STAGED_DIFFERS`.
+    cidr_len_flags: u32,
+}
+
+const HOST: u32 = 1 << 31;
+const STAGED_DIFFERS: u32 = 1 << 30;
+const CIDR_LEN_MASK: u32 = STAGED_DIFFERS - 1;
+
+impl AddrRecord {
+    #[inline]
+    pub(crate) fn is_host(&self) -> bool {
+        self.cidr_len_flags & HOST != 0
+    }
+
+    /// Do the staged programs differ from the enforced ones?
+    #[inline]
+    pub(crate) fn staged_differs(&self) -> bool {
+        self.cidr_len_flags & STAGED_DIFFERS != 0
+    }
 }
 
 /// Names for reporting decisions.
@@ -77,6 +92,8 @@ pub struct Snapshot {
     pub failsafe_inbound: Vec<(u8, u16)>,
     pub failsafe_outbound: Vec<(u8, u16)>,
     set_pool: Vec<SetId>,
+    /// Per endpoint: staged (ingress, egress) program offsets.
+    staged_at: Vec<(u32, u32)>,
     by_v4: FxHashMap<u32, AddrRecord>,
     by_v6: FxHashMap<u128, AddrRecord>,
     cidrs_v4: IntervalMap,
@@ -98,10 +115,22 @@ impl Snapshot {
         let mut by_v4 = FxHashMap::default();
         let mut by_v6 = FxHashMap::default();
         let mut set_pool = Vec::new();
+        let mut staged_at = Vec::with_capacity(endpoints.len());
         for (i, e) in endpoints.iter_mut().enumerate() {
             let sets = std::mem::take(&mut e.sets);
-            let sets_at = set_pool.len() as u32;
-            set_pool.extend_from_slice(&sets);
+            let (ingress_at, egress_at) = (programs.offset(e.ingress), programs.offset(e.egress));
+            let staged = (
+                programs.offset(e.staged_ingress),
+                programs.offset(e.staged_egress),
+            );
+            staged_at.push(staged);
+            let mut flags = 0;
+            if e.is_host {
+                flags |= HOST;
+            }
+            if staged != (ingress_at, egress_at) {
+                flags |= STAGED_DIFFERS;
+            }
             for a in addrs.get(i).map_or(&[][..], Vec::as_slice) {
                 let (v6, key) = family_key(*a);
                 let cidr = if v6 {
@@ -111,17 +140,14 @@ impl Snapshot {
                 };
                 let record = AddrRecord {
                     endpoint: i as u32,
-                    ingress_at: programs.offset(e.ingress),
-                    egress_at: programs.offset(e.egress),
-                    staged_ingress_at: programs.offset(e.staged_ingress),
-                    staged_egress_at: programs.offset(e.staged_egress),
-                    sets_at,
+                    ingress_at,
+                    egress_at,
+                    sets_at: set_pool.len() as u32,
                     sets_len: sets.len() as u32,
-                    cidr_at: set_pool.len() as u32,
-                    cidr_len: cidr.len() as u32,
-                    is_host: e.is_host,
+                    cidr_len_flags: (cidr.len() as u32).min(CIDR_LEN_MASK) | flags,
                 };
-                set_pool.extend_from_slice(cidr);
+                set_pool.extend_from_slice(&sets);
+                set_pool.extend_from_slice(&cidr[..cidr.len().min(CIDR_LEN_MASK as usize)]);
                 match a {
                     IpAddr::V4(v4) => {
                         by_v4.insert(u32::from(*v4), record);
@@ -135,6 +161,7 @@ impl Snapshot {
         Snapshot {
             generation,
             set_pool,
+            staged_at,
             endpoints,
             programs,
             rules,
@@ -181,7 +208,10 @@ impl Snapshot {
             let sets = AddrSets {
                 endpoint: Some(r.endpoint),
                 endpoint_sets: self.pool(r.sets_at, r.sets_len),
-                cidr_sets: self.pool(r.cidr_at, r.cidr_len),
+                cidr_sets: self.pool(
+                    r.sets_at.saturating_add(r.sets_len),
+                    r.cidr_len_flags & CIDR_LEN_MASK,
+                ),
             };
             return (sets, Some(r));
         }
@@ -199,6 +229,15 @@ impl Snapshot {
         (sets, None)
     }
 
+    /// Staged (ingress, egress) program offsets of `endpoint`.
+    #[inline]
+    pub(crate) fn staged_at(&self, endpoint: u32) -> (u32, u32) {
+        self.staged_at
+            .get(endpoint as usize)
+            .copied()
+            .unwrap_or((u32::MAX, u32::MAX))
+    }
+
     /// Heap memory of the snapshot, slack included (approximate for hash maps).
     pub fn heap_bytes(&self) -> usize {
         let endpoints: usize = self
@@ -210,7 +249,7 @@ impl Snapshot {
         let programs = self.programs.heap_bytes() + self.rules.heap_bytes();
         let record = std::mem::size_of::<AddrRecord>();
         let maps = self.by_v4.capacity() * (5 + record) + self.by_v6.capacity() * (17 + record);
-        let pool = self.set_pool.capacity() * 4;
+        let pool = self.set_pool.capacity() * 4 + self.staged_at.capacity() * 8;
         endpoints + pool + programs + maps + self.cidrs_v4.heap_bytes() + self.cidrs_v6.heap_bytes()
     }
 }
