@@ -26,11 +26,13 @@
 //!   intervals, candidate lists), endpoints pointing at arena offsets: no per-program boxes.
 //! - Per-address records inside the address hash map: the endpoint, its program offsets, and
 //!   its selector and CIDR sets (resolved at build time): one probe per side, no interval
-//!   search for endpoint addresses. Address resolution 385 -> 174 instructions per flow.
+//!   search for endpoint addresses. Address resolution 385 -> 174 instructions per flow;
+//!   24-byte records (staged programs in a side table) cut modelled L2 misses 4.75 -> 4.1.
 //! - Pass as "skip the rest of this group" (tier or profile) instead of jump targets, so rule
-//!   entries carry no program-specific positions; candidate lists hold (rule, group) pairs and
-//!   drop what no flow can reach (the rest of a group after a match-all Pass, everything after
-//!   a match-all Allow/Deny): tcp/80 candidates per program 9.6 -> 5.8 on average.
+//!   entries carry no program-specific positions; candidate lists hold rule ids, each Pass
+//!   followed by its resume index ((rule, group) pairs cost 0.6 MB more at 10,000 policies),
+//!   and drop what no flow can reach (the rest of a group after a match-all Pass, everything
+//!   after a match-all Allow/Deny): tcp/80 candidates per program 9.6 -> 5.8 on average.
 //! - The batch path in three stages (resolve addresses, locate candidate lists and touch the
 //!   first entry, decide) so one flow's misses overlap with the others'.
 //!
