@@ -125,7 +125,7 @@ impl PolicyDecider for Snapshot {
         policy_verdict(&classify(self, key))
     }
 
-    /// Through the matcher's batch path, in chunks of [`DECIDE_CHUNK`] (no allocation).
+    /// Through the matcher's batch path, in fixed-size chunks (no allocation).
     fn decide_batch(&self, keys: &[FlowKey], out: &mut [PolicyVerdict]) {
         let mut decisions = [Decision::default(); DECIDE_CHUNK];
         for (keys, out) in keys.chunks(DECIDE_CHUNK).zip(out.chunks_mut(DECIDE_CHUNK)) {

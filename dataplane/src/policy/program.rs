@@ -87,7 +87,7 @@ impl Programs {
             .unwrap_or(&[])
     }
 
-    /// [`candidates_at`](Self::candidates_at) by program id.
+    /// The candidate list (as `candidates_at` returns it) of program `id`.
     pub fn candidates(&self, id: u32, protocol: u8, dst_port: u16) -> &[u32] {
         self.candidates_at(self.offset(id), protocol, dst_port)
     }
