@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Writes the benchmark policy store used by bench/e2e.sh and bench/reload.sh.
+#
+#   bench/scripts/gen-store.sh DIR NODE POLICIES RULES_PER_POLICY [VARIANT]
+#
+# DIR/inventory.yaml: namespaces x and y; pod a (x, 10.81.0.1, host interface ha) and pod b
+# (y, 10.81.0.2, host interface hb), both on node NODE.
+# DIR/policy.yaml (only when POLICIES > 0): POLICIES Kubernetes NetworkPolicies in namespace y
+# named rules-00000.., each selecting pod b with RULES_PER_POLICY ingress rules
+#     from: [{ipBlock: {cidr: 10.V.H.L/32}}]  ports: [{protocol: UDP, port: 9000, endPort: 9999}]
+# where the /32s are distinct and never match the traffic (V = 200 + VARIANT, rule k has
+# H = k / 250, L = k % 250 + 1), plus the policy zz-allow-a (sorted last) allowing pod a
+# (namespaceSelector x + podSelector a) to UDP 9000-9999 and TCP 9001. So every packet from a
+# to b is decided against all POLICIES * RULES_PER_POLICY non-matching rules and one match.
+# VARIANT (default 0) shifts every CIDR: two variants are different stores with the same shape.
+set -euo pipefail
+
+if [ "$#" -lt 4 ]; then
+    echo "usage: $0 DIR NODE POLICIES RULES_PER_POLICY [VARIANT]" >&2
+    exit 2
+fi
+dir=$1 node=$2 policies=$3 per=$4 variant=${5:-0}
+mkdir -p "$dir"
+rm -f "$dir/policy.yaml"
+
+cat >"$dir/inventory.yaml" <<EOF
+apiVersion: v1
+kind: Namespace
+metadata: {name: x, labels: {kubernetes.io/metadata.name: x}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: y, labels: {kubernetes.io/metadata.name: y}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x, labels: {pod: a}, annotations: {palisade.io/interface: ha}}
+spec: {nodeName: $node, containers: [{name: c, image: i}]}
+status: {podIP: 10.81.0.1, phase: Running}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, namespace: y, labels: {pod: b}, annotations: {palisade.io/interface: hb}}
+spec: {nodeName: $node, containers: [{name: c, image: i}]}
+status: {podIP: 10.81.0.2, phase: Running}
+EOF
+
+if [ "$policies" -eq 0 ]; then
+    exit 0
+fi
+
+awk -v policies="$policies" -v per="$per" -v octet=$((200 + variant)) 'BEGIN {
+    k = 0
+    for (p = 0; p < policies; p++) {
+        printf "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+        printf "metadata: {name: rules-%05d, namespace: y}\n", p
+        printf "spec:\n  podSelector: {matchLabels: {pod: b}}\n  policyTypes: [Ingress]\n  ingress:\n"
+        for (r = 0; r < per; r++) {
+            printf "  - from: [{ipBlock: {cidr: 10.%d.%d.%d/32}}]\n", octet, int(k / 250), k % 250 + 1
+            printf "    ports: [{protocol: UDP, port: 9000, endPort: 9999}]\n"
+            k++
+        }
+    }
+    printf "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+    printf "metadata: {name: zz-allow-a, namespace: y}\n"
+    printf "spec:\n  podSelector: {matchLabels: {pod: b}}\n  policyTypes: [Ingress]\n  ingress:\n"
+    printf "  - from:\n    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: x}}\n"
+    printf "      podSelector: {matchLabels: {pod: a}}\n"
+    printf "    ports: [{protocol: UDP, port: 9000, endPort: 9999}, {protocol: TCP, port: 9001}]\n"
+}' >"$dir/policy.yaml"
