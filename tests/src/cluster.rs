@@ -148,17 +148,7 @@ impl Cluster {
                         else {
                             return false;
                         };
-                        if p.protocol == Protocol::Icmp {
-                            return ping(ns, dst.ip, timeout);
-                        }
-                        let Ok(_inside) = ns.enter() else {
-                            return false;
-                        };
-                        match p.protocol {
-                            Protocol::Tcp => tcp_probe(dst.ip, p.port, timeout),
-                            Protocol::Udp => udp_probe(src.ip, dst.ip, p.port, timeout),
-                            Protocol::Icmp => false,
-                        }
+                        probe_in(ns, src.ip, dst.ip, p.protocol, p.port, timeout)
                     })
                 })
                 .collect();
@@ -172,6 +162,29 @@ impl Cluster {
 
 /// `ping` from inside `ns`: an echo request every 0.3 s until the first reply or `timeout`
 /// (whole seconds, at least 1) passes.
+/// From inside `ns`, source address `src`: does `dst`:`port` answer over `protocol` within
+/// `timeout`? TCP: a connection; UDP: one datagram's echo (a few tries); ICMP: `ping`.
+pub(crate) fn probe_in(
+    ns: &NetNs,
+    src: IpAddr,
+    dst: IpAddr,
+    protocol: Protocol,
+    port: u16,
+    timeout: Duration,
+) -> bool {
+    if protocol == Protocol::Icmp {
+        return ping(ns, dst, timeout);
+    }
+    let Ok(_inside) = ns.enter() else {
+        return false;
+    };
+    match protocol {
+        Protocol::Tcp => tcp_probe(dst, port, timeout),
+        Protocol::Udp => udp_probe(src, dst, port, timeout),
+        Protocol::Icmp => false,
+    }
+}
+
 fn ping(ns: &NetNs, dst: IpAddr, timeout: Duration) -> bool {
     let deadline = timeout.as_secs().max(1).to_string();
     ns.exec(
@@ -296,14 +309,28 @@ pub struct Servers {
 impl Servers {
     /// Binds every socket (inside each pod) before returning.
     pub fn start(cluster: &Cluster, ports: &[u16]) -> Result<Self, HarnessError> {
+        let hosts: Vec<(String, &NetNs, IpAddr)> = cluster
+            .pods
+            .iter()
+            .map(|(spec, ns)| (format!("{}-{}", spec.namespace, spec.name), ns, spec.ip))
+            .collect();
+        Self::start_in(&hosts, ports)
+    }
+
+    /// The same servers on `ip` inside each given namespace (`name` names the thread); binds
+    /// every socket before returning.
+    pub fn start_in(
+        hosts: &[(String, &NetNs, IpAddr)],
+        ports: &[u16],
+    ) -> Result<Self, HarnessError> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut handles = Vec::new();
         let (tx, rx) = mpsc::channel::<Result<(), String>>();
-        for (spec, ns) in &cluster.pods {
+        for (name, ns, ip) in hosts {
             let ns_path = format!("/run/netns/{}", ns.name());
-            let (ip, ports, stop, tx) = (spec.ip, ports.to_vec(), stop.clone(), tx.clone());
+            let (ip, ports, stop, tx) = (*ip, ports.to_vec(), stop.clone(), tx.clone());
             let handle = thread::Builder::new()
-                .name(format!("srv-{}-{}", spec.namespace, spec.name))
+                .name(format!("srv-{name}"))
                 .spawn(move || serve(&ns_path, ip, &ports, &stop, &tx))
                 .map_err(|source| HarnessError::Io {
                     what: "spawning a pod server",
@@ -313,7 +340,7 @@ impl Servers {
         }
         drop(tx);
         let servers = Self { stop, handles };
-        for _ in 0..cluster.pods.len() {
+        for _ in 0..hosts.len() {
             match rx.recv_timeout(Duration::from_secs(20)) {
                 Ok(Ok(())) => {}
                 Ok(Err(what)) => return Err(HarnessError::Thread { what }),
