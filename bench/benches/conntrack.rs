@@ -7,16 +7,17 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use palisade_bench::ctkeys::{Picker, key_of};
+use palisade_dataplane::FlowKey;
 use palisade_dataplane::conntrack::{
     BATCH, ConntrackConfig, ConntrackTable, Decision, Lookup, TcpFlags, Timestamp, Verdict,
 };
-use palisade_dataplane::{FlowKey, IpProto};
 
 const NOW: Timestamp = Timestamp::from_secs(1_000);
 const DECISION: Decision = Decision {
@@ -25,34 +26,6 @@ const DECISION: Decision = Decision {
     generation: 1,
 };
 const SIZES: [u64; 2] = [100_000, 1_000_000];
-
-/// The `i`th key (same generator as `ctbench`).
-fn key_of(i: u64) -> FlowKey {
-    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    let w = i.wrapping_mul(0xD605_BBB5_8C8A_BBFD).rotate_left(29) ^ z;
-    FlowKey::new(
-        IpAddr::V4(Ipv4Addr::from(z as u32)),
-        IpAddr::V4(Ipv4Addr::from((z >> 32) as u32)),
-        IpProto::TCP,
-        w as u16,
-        (w >> 16) as u16,
-    )
-}
-
-struct Picker(u64, u64);
-
-impl Picker {
-    #[inline]
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        ((u128::from(self.0 >> 32) * u128::from(self.1)) >> 32) as u64
-    }
-}
 
 /// A table of capacity `n + headroom` holding keys `0..n`.
 fn filled(n: u64, headroom: u64) -> ConntrackTable {
@@ -160,9 +133,9 @@ fn single_thread(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     for n in SIZES {
         let t = filled(n, 0);
-        let mut p = Picker(11, n);
+        let mut p = Picker::new(11, n);
         g.bench_function(BenchmarkId::new("lookup", n), |b| {
-            b.iter(|| black_box(t.lookup(&key_of(p.next()), TcpFlags::ACK, NOW)))
+            b.iter(|| black_box(t.lookup(&key_of(p.next_index()), TcpFlags::ACK, NOW)))
         });
         let mut keys = [key_of(0); BATCH];
         let flags = [TcpFlags::ACK; BATCH];
@@ -171,7 +144,7 @@ fn single_thread(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("lookup_batch32", n), |b| {
             b.iter(|| {
                 for k in &mut keys {
-                    *k = key_of(p.next());
+                    *k = key_of(p.next_index());
                 }
                 t.lookup_batch(&keys, &flags, NOW, &mut out);
                 black_box(&out);
@@ -186,9 +159,9 @@ fn single_thread(c: &mut Criterion) {
                 oldest += 1;
             })
         });
-        let mut p = Picker(11, n);
+        let mut p = Picker::new(11, n);
         g.bench_function(BenchmarkId::new("key_generation_only", n), |b| {
-            b.iter(|| black_box(key_of(p.next())))
+            b.iter(|| black_box(key_of(p.next_index())))
         });
     }
     g.finish();
@@ -218,11 +191,11 @@ fn concurrent<L: Fn(&FlowKey) -> bool + Sync, W: Fn(u64) + Sync>(
         let readers: Vec<_> = (0..threads)
             .map(|t| {
                 s.spawn(move || {
-                    let mut p = Picker(31 + t, n);
+                    let mut p = Picker::new(31 + t, n);
                     let start = Instant::now();
                     let mut hits = 0u64;
                     for _ in 0..iters {
-                        hits += u64::from(lookup(&key_of(p.next())));
+                        hits += u64::from(lookup(&key_of(p.next_index())));
                     }
                     black_box(hits);
                     start.elapsed()

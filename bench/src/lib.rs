@@ -1,9 +1,11 @@
 //! Shared helpers for Palisade's benchmark binaries and criterion benches.
 //!
+//! [`ctkeys`]: the keys and index stream of the conntrack benchmarks.
 //! [`classbench`]: readers for ClassBench rule and trace files (plain or gzip), the inputs of
 //! the `classbench` binary and the classifier benches.
 #![forbid(unsafe_code)]
 
+pub mod ctkeys;
 pub mod k8s;
 
 pub mod classbench {

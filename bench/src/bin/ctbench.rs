@@ -21,15 +21,14 @@
 //! much of the process is on transparent huge pages (the table asks for them).
 
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use palisade_bench::ctkeys::{Picker, key_of};
 use palisade_dataplane::conntrack::{
     BATCH, ConntrackConfig, ConntrackTable, Decision, Lookup, TcpFlags, Timestamp, Verdict,
 };
-use palisade_dataplane::{FlowKey, IpProto};
 
 #[derive(Parser, Debug)]
 #[command(about = "Benchmark the Palisade conntrack table")]
@@ -64,42 +63,6 @@ const DECISION: Decision = Decision {
     rule_id: 1,
     generation: 1,
 };
-
-/// The `i`th key: splitmix64 of the index spread over addresses and ports.
-fn key_of(i: u64) -> FlowKey {
-    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    let w = i.wrapping_mul(0xD605_BBB5_8C8A_BBFD).rotate_left(29) ^ z;
-    FlowKey::new(
-        IpAddr::V4(Ipv4Addr::from(z as u32)),
-        IpAddr::V4(Ipv4Addr::from((z >> 32) as u32)),
-        IpProto::TCP,
-        w as u16,
-        (w >> 16) as u16,
-    )
-}
-
-/// A xorshift stream of indexes in `0..n`.
-struct Picker {
-    state: u64,
-    n: u64,
-}
-
-impl Picker {
-    fn new(seed: u64, n: u64) -> Self {
-        Self { state: seed | 1, n }
-    }
-
-    #[inline]
-    fn next(&mut self) -> u64 {
-        self.state ^= self.state << 13;
-        self.state ^= self.state >> 7;
-        self.state ^= self.state << 17;
-        ((u128::from(self.state >> 32) * u128::from(self.n)) >> 32) as u64
-    }
-}
 
 /// Wall-clock start of a measurement, and this thread's CPU time then (Linux schedstat).
 struct Clock {
@@ -167,11 +130,11 @@ fn on_threads(threads: u64, f: impl Fn(u64) -> f64 + Sync) -> f64 {
 }
 
 fn lookups_single(t: &ConntrackTable, n: u64, m: u64, seed: u64) -> f64 {
-    let mut pick = Picker::new(seed, n);
+    let mut pick = Picker::new(seed | 1, n);
     let mut hits = 0u64;
     let clock = Clock::start();
     for _ in 0..m {
-        let k = key_of(pick.next());
+        let k = key_of(pick.next_index());
         hits += u64::from(matches!(t.lookup(&k, TcpFlags::ACK, NOW), Lookup::Hit(_)));
     }
     let ns = clock.per_op("lookup", m);
@@ -180,7 +143,7 @@ fn lookups_single(t: &ConntrackTable, n: u64, m: u64, seed: u64) -> f64 {
 }
 
 fn lookups_bulk(t: &ConntrackTable, n: u64, m: u64, seed: u64) -> f64 {
-    let mut pick = Picker::new(seed, n);
+    let mut pick = Picker::new(seed | 1, n);
     let mut keys = [key_of(0); BATCH];
     let flags = [TcpFlags::ACK; BATCH];
     let mut out = [Lookup::Miss; BATCH];
@@ -188,7 +151,7 @@ fn lookups_bulk(t: &ConntrackTable, n: u64, m: u64, seed: u64) -> f64 {
     let clock = Clock::start();
     for _ in 0..batches {
         for k in &mut keys {
-            *k = key_of(pick.next());
+            *k = key_of(pick.next_index());
         }
         t.lookup_batch(&keys, &flags, NOW, &mut out);
         black_box(&out);
@@ -210,7 +173,7 @@ fn key_gen_only(n: u64, m: u64) -> f64 {
     let mut pick = Picker::new(7, n);
     let clock = Clock::start();
     for _ in 0..m {
-        black_box(key_of(pick.next()));
+        black_box(key_of(pick.next_index()));
     }
     clock.per_op("key generation", m)
 }
