@@ -6,21 +6,32 @@
 
 mod storegen;
 
-use palisade_control::compile::compile;
+use palisade_control::compile::compile_with;
 use palisade_control::eval::reference::Failsafes;
 use palisade_control::eval::{CompiledEngine, Engine, ReferenceEvaluator};
 use palisade_control::flows::parse_flows;
 use palisade_control::store::Store;
-use palisade_dataplane::policy::{Decision, classify, classify_batch};
+use palisade_dataplane::policy::{Decision, SplitPolicy, classify, classify_batch};
 
 /// Check one seed: returns (whether the store was valid, flows compared).
 fn check_seed(seed: u64, flows_per_store: usize) -> (bool, usize) {
-    let yaml = storegen::store_yaml(seed);
-    let store = match Store::from_text("gen.yaml", &yaml) {
+    let split = SplitPolicy::default();
+    check_store(seed, &storegen::store_yaml(seed), flows_per_store, split).0
+}
+
+/// Check one generated store; also returns how many candidate lists the compiler split by
+/// peer address.
+fn check_store(
+    seed: u64,
+    yaml: &str,
+    flows_per_store: usize,
+    split: SplitPolicy,
+) -> ((bool, usize), usize) {
+    let store = match Store::from_text("gen.yaml", yaml) {
         Ok(s) => s,
-        Err(_) => return (false, 0),
+        Err(_) => return ((false, 0), 0),
     };
-    let compiled = compile(&store, 1, &Failsafes::default());
+    let compiled = compile_with(&store, 1, &Failsafes::default(), split);
     let reference = ReferenceEvaluator::new(&store);
     let engine = CompiledEngine::new(&compiled);
     let mut rng = storegen::Rng::new(seed ^ 0x5555);
@@ -44,7 +55,7 @@ fn check_seed(seed: u64, flows_per_store: usize) -> (bool, usize) {
         let got = engine.decide(&f.key);
         assert_eq!(got, want, "seed {seed}: flow {:?}\nstore:\n{yaml}", f.key);
     }
-    (true, flows.len())
+    ((true, flows.len()), compiled.snapshot.programs.splits())
 }
 
 #[test]
@@ -61,6 +72,27 @@ fn compiled_agrees_with_reference_on_random_stores() {
         "only {valid} of 2500 generated stores were valid"
     );
     eprintln!("differential: {valid} stores, {flows} flows agreed");
+}
+
+/// Stores with many policies, compiled with every candidate list split by peer address that
+/// can be: the split lists must decide exactly as the whole ones.
+#[test]
+fn compiled_agrees_with_reference_when_every_list_is_split() {
+    let (mut valid, mut flows, mut splits) = (0, 0, 0);
+    for seed in 0..400u64 {
+        let yaml = storegen::store_yaml_with(seed, if seed % 2 == 0 { 6 } else { 40 });
+        let ((ok, n), s) = check_store(seed, &yaml, 60, SplitPolicy::ALWAYS);
+        valid += usize::from(ok);
+        flows += n;
+        splits += s;
+    }
+    assert!(valid > 300, "only {valid} of 400 stores were valid");
+    // Lists with no peer-bounded rule cannot split; enough must, or this tests nothing.
+    assert!(
+        splits > 50,
+        "only {splits} split candidate lists in {valid} stores"
+    );
+    eprintln!("differential (split): {valid} stores, {flows} flows agreed, {splits} splits");
 }
 
 #[test]

@@ -128,14 +128,17 @@ fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-#[allow(dead_code)]
 fn program_stats(snap: &palisade_dataplane::policy::Snapshot) -> String {
     let ids = 0..snap.programs.len() as u32;
     let lens: Vec<usize> = ids.clone().map(|p| snap.programs.rule_count(p)).collect();
     let max = lens.iter().max().copied().unwrap_or(0);
     let avg = lens.iter().sum::<usize>() as f64 / lens.len().max(1) as f64;
+    // Candidates for TCP/80 with pod 0 as the peer.
+    let peer = pod_ip(0)
+        .parse()
+        .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
     let cands: Vec<usize> = ids
-        .map(|p| snap.programs.candidates(p, 6, 80).len())
+        .map(|p| snap.programs.candidates(p, 6, 80, peer).len())
         .collect();
     let cmax = cands.iter().max().copied().unwrap_or(0);
     let cavg = cands.iter().sum::<usize>() as f64 / cands.len().max(1) as f64;
@@ -153,8 +156,9 @@ fn program_stats(snap: &palisade_dataplane::policy::Snapshot) -> String {
     format!(
         "entries max {max} avg {avg:.1}; tcp/80 candidate words max {cmax} avg {cavg:.1}; \
          endpoint sets max {smax} avg {savg:.1}; endpoints with other staged programs \
-         {staged_differs}; programs {} bytes, rules {} bytes",
+         {staged_differs}; programs {} bytes ({} lists split by peer), rules {} bytes",
         snap.programs.heap_bytes(),
+        snap.programs.splits(),
         snap.rules.heap_bytes()
     )
 }

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use palisade_dataplane::policy::{
-    EndpointEntry, IntervalMap, NamedPortDecl, Snapshot, SnapshotNames,
+    EndpointEntry, IntervalMap, NamedPortDecl, SetRanges, Snapshot, SnapshotNames, SplitPolicy,
 };
 
 use crate::eval::reference::Failsafes;
@@ -22,7 +22,7 @@ use crate::policy::{Direction, PolicyId};
 use crate::store::Store;
 
 use programs::ProgramTable;
-use sets::SetTable;
+use sets::{Memberships, SetTable};
 
 /// A snapshot plus what control needs to report its decisions in store terms.
 #[derive(Debug, Clone)]
@@ -110,10 +110,38 @@ impl Interner {
     }
 }
 
+/// Every set's addresses: its endpoints' addresses and its CIDRs.
+fn set_ranges(memberships: &Memberships, addrs: &[Vec<std::net::IpAddr>]) -> SetRanges {
+    let mut ranges = SetRanges::default();
+    for (member_of, addrs) in memberships.endpoint_sets.iter().zip(addrs) {
+        for &set in member_of {
+            for &addr in addrs {
+                ranges.add_addr(set, addr);
+            }
+        }
+    }
+    for &(net, set) in memberships.cidrs_v4.iter().chain(&memberships.cidrs_v6) {
+        ranges.add_net(set, net);
+    }
+    ranges.finish();
+    ranges
+}
+
 /// Compile `store` into a snapshot with `generation`.
 pub fn compile(store: &Store, generation: u64, failsafes: &Failsafes) -> CompiledStore {
+    compile_with(store, generation, failsafes, SplitPolicy::default())
+}
+
+/// [`compile`], splitting candidate lists by peer address under `split` (decisions are the
+/// same under any policy; tests use [`SplitPolicy::ALWAYS`] to check that).
+pub fn compile_with(
+    store: &Store,
+    generation: u64,
+    failsafes: &Failsafes,
+    split: SplitPolicy,
+) -> CompiledStore {
     let mut sets = SetTable::new(store);
-    let mut programs = ProgramTable::new(store, &sets);
+    let mut programs = ProgramTable::new(store, &sets, split);
     let mut endpoints = Vec::with_capacity(store.endpoints.len());
     for (i, ep) in store.endpoints.iter().enumerate() {
         let ingress = programs.program_for(&mut sets, i, Direction::Ingress, false);
@@ -141,11 +169,12 @@ pub fn compile(store: &Store, generation: u64, failsafes: &Failsafes) -> Compile
         });
     }
     let memberships = sets.finish_memberships();
+    let addrs: Vec<_> = store.endpoints.iter().map(|e| e.addrs.clone()).collect();
+    let ranges = set_ranges(&memberships, &addrs);
     for (entry, member_of) in endpoints.iter_mut().zip(memberships.endpoint_sets) {
         entry.sets = member_of;
     }
-    let addrs: Vec<_> = store.endpoints.iter().map(|e| e.addrs.clone()).collect();
-    let (tier_names, policy_names, policy_ids, rules, program_list) = programs.finish();
+    let (tier_names, policy_names, policy_ids, rules, program_list) = programs.finish(&ranges);
     let names = SnapshotNames {
         tiers: tier_names,
         policies: policy_names,

@@ -4,8 +4,9 @@
 //! rule table once, however many programs apply them.
 
 use palisade_dataplane::policy::{
-    Entry, EntryAction, IcmpMatch, Match, Origin, PortList, ProgramBuilder, Programs,
-    ProgramsBuilder, RuleId, RuleRef, RuleTable, RuleTableBuilder, SideMatch,
+    Entry, EntryAction, IcmpMatch, Match, Origin, Peer, PortList, ProgramBuilder, Programs,
+    ProgramsBuilder, RuleId, RuleRef, RuleTable, RuleTableBuilder, SetRanges, SideMatch,
+    SplitPolicy,
 };
 
 use super::sets::SetTable;
@@ -64,11 +65,11 @@ pub(crate) struct ProgramTable<'s> {
 }
 
 impl<'s> ProgramTable<'s> {
-    pub(crate) fn new(store: &'s Store, sets: &SetTable<'_>) -> Self {
+    pub(crate) fn new(store: &'s Store, sets: &SetTable<'_>, split: SplitPolicy) -> Self {
         let mut this = Self {
             store,
             by_key: FastMap::default(),
-            programs: ProgramsBuilder::default(),
+            programs: ProgramsBuilder::with_split(split),
             rules: RuleTableBuilder::default(),
             policy_rules: FastMap::default(),
             profile_rules: FastMap::default(),
@@ -176,7 +177,7 @@ impl<'s> ProgramTable<'s> {
             }
         }
         let program = self.build(sets, staged, view, &tiers, (direction, index));
-        let id = self.programs.add(&program, &self.rules);
+        let id = self.programs.add(program);
         self.by_key.insert(key, id);
         id
     }
@@ -189,7 +190,10 @@ impl<'s> ProgramTable<'s> {
         tiers: &[(usize, Vec<usize>)],
         (direction, endpoint): (Direction, usize),
     ) -> ProgramBuilder {
-        let mut b = ProgramBuilder::default();
+        let mut b = ProgramBuilder::new(match direction {
+            Direction::Ingress => Peer::Source,
+            Direction::Egress => Peer::Destination,
+        });
         for (t, policies) in tiers {
             let tier = &view.tiers[*t];
             let tier_id = self.tiers.id(&tier.tier.name);
@@ -318,14 +322,19 @@ impl<'s> ProgramTable<'s> {
         n
     }
 
-    /// Tier names, policy names, policy ids, rules, programs.
-    pub(crate) fn finish(self) -> (Vec<String>, Vec<String>, Vec<PolicyId>, RuleTable, Programs) {
+    /// Tier names, policy names, policy ids, rules, programs (indexed by peer address with
+    /// the sets' `ranges`).
+    pub(crate) fn finish(
+        self,
+        ranges: &SetRanges,
+    ) -> (Vec<String>, Vec<String>, Vec<PolicyId>, RuleTable, Programs) {
+        let programs = self.programs.build(&self.rules, ranges);
         (
             self.tiers.names,
             self.policies.names,
             self.policy_ids,
             self.rules.build(),
-            self.programs.build(),
+            programs,
         )
     }
 }

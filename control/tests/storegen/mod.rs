@@ -333,7 +333,7 @@ fn calico_rule(rng: &mut Rng, global: bool) -> String {
     format!("  - {{{}}}\n", fields.join(", "))
 }
 
-fn calico_policy(rng: &mut Rng, out: &mut String, tiers: &[&str], i: usize) {
+fn calico_policy(rng: &mut Rng, out: &mut String, tiers: &[&str], i: usize, unique: bool) {
     let kinds = [
         "NetworkPolicy",
         "GlobalNetworkPolicy",
@@ -342,7 +342,10 @@ fn calico_policy(rng: &mut Rng, out: &mut String, tiers: &[&str], i: usize) {
     ];
     let kind = rng.pick(&kinds);
     let global = kind.contains("Global");
-    let name = format!("pol{}", rng.below(4).min(i));
+    // Few names, so that some stores repeat one (invalid or overriding) — unless `unique`
+    // (large stores, which should stay valid).
+    let reuse = rng.below(4).min(i);
+    let name = format!("pol{}", if unique { i } else { reuse });
     let meta = if global {
         format!("{{name: {name}}}")
     } else {
@@ -411,7 +414,7 @@ fn label_selector(rng: &mut Rng, pod: bool) -> String {
     }
 }
 
-fn k8s_policy(rng: &mut Rng, out: &mut String, i: usize) {
+fn k8s_policy(rng: &mut Rng, out: &mut String, i: usize, unique: bool) {
     let kind = if rng.chance(75) {
         ("networking.k8s.io/v1", "NetworkPolicy")
     } else {
@@ -469,22 +472,31 @@ fn k8s_policy(rng: &mut Rng, out: &mut String, i: usize) {
         "---\napiVersion: {}\nkind: {}\nmetadata: {{name: k{}, namespace: {}}}\nspec:\n{spec}",
         kind.0,
         kind.1,
-        rng.below(3).min(i),
+        {
+            let reuse = rng.below(3).min(i);
+            if unique { i } else { reuse }
+        },
         rng.pick(&NAMESPACES)
     );
 }
 
 /// A whole random store as YAML.
 pub fn store_yaml(seed: u64) -> String {
+    store_yaml_with(seed, 6)
+}
+
+/// A random store with 1 to `max_policies` policies; beyond 6, policy names are unique.
+pub fn store_yaml_with(seed: u64, max_policies: usize) -> String {
+    let unique = max_policies > 6;
     let mut rng = Rng::new(seed);
     let mut out = String::new();
     inventory(&mut rng, &mut out);
     let tiers = tiers(&mut rng, &mut out);
-    for i in 0..1 + rng.below(6) {
+    for i in 0..1 + rng.below(max_policies) {
         if rng.chance(60) {
-            calico_policy(&mut rng, &mut out, &tiers, i);
+            calico_policy(&mut rng, &mut out, &tiers, i, unique);
         } else {
-            k8s_policy(&mut rng, &mut out, i);
+            k8s_policy(&mut rng, &mut out, i, unique);
         }
     }
     out

@@ -1,7 +1,10 @@
 //! Deciding a flow against a snapshot: both sides, the deciding entry, Log marks, staged
 //! verdicts. Allocation-free; `&Snapshot` only.
 
+use std::net::IpAddr;
+
 use super::decision::{Decision, LogList, Origin, SideVerdict};
+use super::peer_split::Peer;
 use super::rules::{
     CHECK_DST, CHECK_ICMP, CHECK_PROTO, CHECK_SRC, Compact, CompactSide, EntryAction, IcmpMatch,
     NONE, RuleTable,
@@ -65,7 +68,8 @@ impl<'a> SidePlan<'a> {
     ) -> Self {
         let candidates = record.map_or(&[][..], |r| {
             let at = if ingress { r.ingress_at } else { r.egress_at };
-            snap.programs.candidates_at(at, key.protocol, dst_port(key))
+            snap.programs
+                .candidates_at(at, key.protocol, dst_port(key), peer(key, ingress))
         });
         // Touch the first candidate's entry now: in the batch path this load overlaps with
         // the other flows' instead of stalling the decision stage.
@@ -132,6 +136,18 @@ fn dst_port(key: &FlowKey) -> u16 {
     }
 }
 
+/// The address a program's peer-address index is keyed by: the source for ingress, the
+/// destination for egress.
+#[inline]
+fn peer(key: &FlowKey, ingress: bool) -> IpAddr {
+    let side = if ingress {
+        Peer::Source
+    } else {
+        Peer::Destination
+    };
+    side.of(key.src, key.dst)
+}
+
 struct FlowView<'a> {
     snap: &'a Snapshot,
     rules: &'a RuleTable,
@@ -176,10 +192,12 @@ impl FlowView<'_> {
         out.staged_allow = if staged == program {
             outcome.allow
         } else {
-            let candidates =
-                self.snap
-                    .programs
-                    .candidates_at(staged, self.key.protocol, dst_port(self.key));
+            let candidates = self.snap.programs.candidates_at(
+                staged,
+                self.key.protocol,
+                dst_port(self.key),
+                peer(self.key, ingress),
+            );
             self.run(candidates, None).allow
         };
     }

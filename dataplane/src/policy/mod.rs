@@ -33,6 +33,12 @@
 //!   followed by its resume index ((rule, group) pairs cost 0.6 MB more at 10,000 policies),
 //!   and drop what no flow can reach (the rest of a group after a match-all Pass, everything
 //!   after a match-all Allow/Deny): tcp/80 candidates per program 9.6 -> 5.8 on average.
+//! - A peer-address dimension for long candidate lists ([`Peer`], `peer_split`): the 10,000
+//!   non-matching `/32` ipBlock rules of `bench/e2e.sh`'s `palisade-rules-10000` all share one
+//!   protocol and port range, so every new flow walked all of them (18-21k new flows/s end to
+//!   end); split by the source's address, each flow visits the one or two rules whose set
+//!   contains it. Splits are kept only when they cut the average list length 4x within a size
+//!   budget (Kubernetes-shaped programs rarely qualify: their lists are short already).
 //! - The batch path in three stages (resolve addresses, locate candidate lists and touch the
 //!   first entry, decide) so one flow's misses overlap with the others'.
 //!
@@ -41,6 +47,7 @@
 mod decider;
 mod decision;
 mod matcher;
+mod peer_split;
 mod program;
 mod rules;
 mod sets;
@@ -51,9 +58,10 @@ pub use decider::{
 };
 pub use decision::{Decision, LogList, MAX_LOGGED, Origin, RuleRef, SideVerdict};
 pub use matcher::{classify, classify_batch};
+pub use peer_split::{Peer, SplitPolicy};
 pub use program::{ProgramBuilder, Programs, ProgramsBuilder};
 pub use rules::{
     Entry, EntryAction, IcmpMatch, Match, PortList, RuleId, RuleTable, RuleTableBuilder, SideMatch,
 };
-pub use sets::{AddrSets, IntervalMap, SetId};
+pub use sets::{AddrSets, IntervalMap, SetId, SetRanges};
 pub use snapshot::{EndpointEntry, NamedPortDecl, Snapshot, SnapshotNames};

@@ -1,24 +1,30 @@
 //! Programs: one endpoint-direction's tiers flattened into an ordered list of rules from the
 //! shared rule table, grouped (one group per tier with applicable policies, then one per
-//! profile), and indexed by protocol and destination port so a lookup only visits rules that
-//! can match. All programs of a snapshot live in one word arena.
+//! profile), and indexed by protocol, destination port and — for long lists — the peer's
+//! address ([`peer_split`]), so a lookup only visits rules that can match. All programs of a
+//! snapshot live in one word arena.
 //!
 //! Contract: candidates are evaluated in order; a matching `Pass` skips the rest of its group;
 //! running off the end is the profile drop ("no profile matched"). The index never changes the
-//! result, only which rules are visited: every rule that could match a (protocol, port) is in
-//! its list.
+//! result, only which rules are visited: every rule that could match a (protocol, port, peer)
+//! is in its list.
 //!
 //! Layout of a program at arena offset `at` (all `u32`, offsets absolute):
 //! `[n_protos, other_bucket, n_rules]`, then `n_protos` pairs `(protocol, bucket)`; a bucket
 //! is `[count, start_0 .. start_{count-1}, (list_0, len_0) .. ]` (destination-port interval
-//! starts, then each interval's candidate list as offset and length in words); a candidate
-//! list is rule ids, each Pass rule followed by the word index where the run resumes (after
-//! its group). `other_bucket == NONE` when every protocol has its own.
+//! starts, then each interval's candidate list as offset and length in words, or, when the
+//! length word has the [`SPLIT`] bit, the offset of a peer-address split whose intervals point
+//! at lists); a candidate list is rule ids, each Pass rule followed by the word index where
+//! the run resumes (after its group). `other_bucket == NONE` when every protocol has its own.
 //! A program's words are contiguous, so a lookup reads a few adjacent cache lines.
+
+use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
+use super::peer_split::{self, Peer, SPLIT, SplitPolicy};
 use super::rules::{Entry, EntryAction, NONE, RuleId, RuleTableBuilder, SideMatch};
+use super::sets::SetRanges;
 use crate::flow::IpProto;
 
 /// Builds one program: rules in evaluation order, split into groups.
@@ -26,9 +32,19 @@ use crate::flow::IpProto;
 pub struct ProgramBuilder {
     items: Vec<(RuleId, u32)>,
     group: u32,
+    peer: Peer,
 }
 
 impl ProgramBuilder {
+    /// A program whose peer (what the address index splits long candidate lists by) is the
+    /// flow's source (ingress) or destination (egress).
+    pub fn new(peer: Peer) -> Self {
+        ProgramBuilder {
+            peer,
+            ..ProgramBuilder::default()
+        }
+    }
+
     /// Append `rule` to the current group.
     pub fn push(&mut self, rule: RuleId) {
         self.items.push((rule, self.group));
@@ -55,6 +71,8 @@ pub struct Programs {
     words: Box<[u32]>,
     /// Arena offset of each program id.
     at: Box<[u32]>,
+    /// Candidate lists split by peer address.
+    splits: usize,
 }
 
 impl Programs {
@@ -80,20 +98,33 @@ impl Programs {
     }
 
     /// The candidate list (rule ids, each Pass followed by its resume index) for a flow of
-    /// `protocol` to destination port `dst_port`, in order, of the program at arena offset `at`.
+    /// `protocol` to destination port `dst_port` whose peer (source for an ingress program,
+    /// destination for egress) is `peer`, in order, of the program at arena offset `at`.
     #[inline]
-    pub(crate) fn candidates_at(&self, at: u32, protocol: u8, dst_port: u16) -> &[u32] {
-        self.try_candidates(at as usize, protocol, dst_port)
+    pub(crate) fn candidates_at(
+        &self,
+        at: u32,
+        protocol: u8,
+        dst_port: u16,
+        peer: IpAddr,
+    ) -> &[u32] {
+        self.try_candidates(at as usize, protocol, dst_port, peer)
             .unwrap_or(&[])
     }
 
     /// The candidate list (as `candidates_at` returns it) of program `id`.
-    pub fn candidates(&self, id: u32, protocol: u8, dst_port: u16) -> &[u32] {
-        self.candidates_at(self.offset(id), protocol, dst_port)
+    pub fn candidates(&self, id: u32, protocol: u8, dst_port: u16, peer: IpAddr) -> &[u32] {
+        self.candidates_at(self.offset(id), protocol, dst_port, peer)
     }
 
     #[inline]
-    fn try_candidates(&self, at: usize, protocol: u8, dst_port: u16) -> Option<&[u32]> {
+    fn try_candidates(
+        &self,
+        at: usize,
+        protocol: u8,
+        dst_port: u16,
+        peer: IpAddr,
+    ) -> Option<&[u32]> {
         let w = &self.words;
         let n_protos = *w.get(at)? as usize;
         let protos = w.get(at + 3..at + 3 + 2 * n_protos)?;
@@ -109,8 +140,17 @@ impl Programs {
             .partition_point(|s| *s <= u32::from(dst_port))
             .checked_sub(1)?;
         let l = bucket + 1 + count + 2 * i;
-        let (offset, len) = (*w.get(l)? as usize, *w.get(l + 1)? as usize);
-        w.get(offset..offset + len)
+        let (mut offset, mut len) = (*w.get(l)? as usize, *w.get(l + 1)?);
+        if len & SPLIT != 0 {
+            let (o, n) = peer_split::locate(w, offset, peer)?;
+            (offset, len) = (o, n as u32);
+        }
+        w.get(offset..offset + len as usize)
+    }
+
+    /// Number of candidate lists split by peer address.
+    pub fn splits(&self) -> usize {
+        self.splits
     }
 
     /// Heap bytes.
@@ -119,23 +159,104 @@ impl Programs {
     }
 }
 
-/// Accumulates programs into one arena.
+/// Collects programs; [`ProgramsBuilder::build`] indexes and packs them into one arena once
+/// every address set is known.
 #[derive(Debug, Default)]
 pub struct ProgramsBuilder {
-    words: Vec<u32>,
-    at: Vec<u32>,
+    programs: Vec<ProgramBuilder>,
+    split: SplitPolicy,
 }
 
 impl ProgramsBuilder {
-    /// Index `program` (its rules are in `rules`) and append it; returns its id.
-    pub fn add(&mut self, program: &ProgramBuilder, rules: &RuleTableBuilder) -> u32 {
-        let items = &program.items;
-        let entry = |r: RuleId| rules.get(r);
+    /// A builder that splits candidate lists by peer address under `split`.
+    pub fn with_split(split: SplitPolicy) -> Self {
+        ProgramsBuilder {
+            programs: Vec::new(),
+            split,
+        }
+    }
+
+    /// Add `program`; returns its id.
+    pub fn add(&mut self, program: ProgramBuilder) -> u32 {
+        self.programs.push(program);
+        self.programs.len() as u32 - 1
+    }
+
+    /// Index every program (its rules are in `rules`, its sets' addresses in `ranges`) and
+    /// pack them.
+    pub fn build(self, rules: &RuleTableBuilder, ranges: &SetRanges) -> Programs {
+        let mut words = Vec::new();
+        let mut at = Vec::with_capacity(self.programs.len());
+        let mut splits = 0;
+        for program in &self.programs {
+            at.push(words.len() as u32);
+            splits += Layout::new(program, rules, ranges, self.split, &mut words).write();
+        }
+        Programs {
+            words: words.into(),
+            at: at.into(),
+            splits,
+        }
+    }
+}
+
+/// What a port interval's (offset, length) pair refers to, before offsets are known.
+#[derive(Debug, Clone, Copy)]
+enum Ref {
+    /// An interned candidate list.
+    List(u32),
+    /// A peer-address split.
+    Split(u32),
+}
+
+/// Lays out one program at the end of the arena.
+struct Layout<'a> {
+    program: &'a ProgramBuilder,
+    rules: &'a RuleTableBuilder,
+    ranges: &'a SetRanges,
+    split: SplitPolicy,
+    words: &'a mut Vec<u32>,
+    lists: Vec<Vec<u32>>,
+    interned: FxHashMap<Vec<u32>, u32>,
+    /// Per split and family: (interval start, list number), coalesced.
+    splits: Vec<[Vec<(u128, u32)>; 2]>,
+    /// (word to patch, what goes there).
+    patches: Vec<(usize, Ref)>,
+}
+
+impl<'a> Layout<'a> {
+    fn new(
+        program: &'a ProgramBuilder,
+        rules: &'a RuleTableBuilder,
+        ranges: &'a SetRanges,
+        split: SplitPolicy,
+        words: &'a mut Vec<u32>,
+    ) -> Self {
+        Layout {
+            program,
+            rules,
+            ranges,
+            split,
+            words,
+            lists: Vec::new(),
+            interned: FxHashMap::default(),
+            splits: Vec::new(),
+            patches: Vec::new(),
+        }
+    }
+
+    fn entry(&self, r: RuleId) -> Option<&'a Entry> {
+        self.rules.get(r)
+    }
+
+    /// Returns how many lists were split by peer address.
+    fn write(mut self) -> usize {
+        let items = &self.program.items;
         // Protocols named by some rule get their own bucket; all others share one, built for
         // a protocol no rule names and without port intervals (a superset for any protocol).
         let mut named: Vec<u8> = items
             .iter()
-            .filter_map(|(r, _)| entry(*r))
+            .filter_map(|(r, _)| self.entry(*r))
             .flat_map(|e| [e.matcher.protocol, e.matcher.not_protocol])
             .flatten()
             .collect();
@@ -149,91 +270,144 @@ impl ProgramsBuilder {
         for &p in &named {
             self.words.extend([u32::from(p), NONE]);
         }
-        // Candidate lists are written after the buckets; remember where each goes.
-        let mut lists: Vec<Vec<u32>> = Vec::new();
-        let mut interned: FxHashMap<Vec<u32>, u32> = FxHashMap::default();
-        let mut patches: Vec<(usize, u32)> = Vec::new(); // (word to patch, list number)
-        let mut buckets = Vec::new();
         for (k, proto) in named.iter().copied().map(Some).chain([other]).enumerate() {
             let Some(proto) = proto else { continue };
             let is_named = k < named.len();
-            let relevant: Vec<(RuleId, u32)> = items
-                .iter()
-                .copied()
-                .filter(|(r, _)| {
-                    entry(*r).is_some_and(|e| {
-                        !is_named
-                            || (e.matcher.protocol.is_none_or(|p| p == proto)
-                                && e.matcher.not_protocol != Some(proto))
-                    })
-                })
-                .filter(|(r, _)| {
-                    is_named || entry(*r).is_some_and(|e| e.matcher.protocol.is_none())
-                })
-                .collect();
-            let by_port = is_named && IpProto::has_ports(proto);
-            let mut starts: Vec<u16> = vec![0];
-            if by_port {
-                for (r, _) in &relevant {
-                    for &(lo, hi) in entry(*r).and_then(|e| e.numeric_dst_ports()).unwrap_or(&[]) {
-                        starts.push(lo);
-                        if let Some(n) = hi.checked_add(1) {
-                            starts.push(n);
-                        }
-                    }
-                }
-                starts.sort_unstable();
-                starts.dedup();
-            }
-            let bucket_at = self.words.len() as u32;
-            buckets.push(bucket_at);
-            self.words.push(starts.len() as u32);
-            self.words.extend(starts.iter().map(|s| u32::from(*s)));
-            for &port in &starts {
-                let list: Vec<(RuleId, u32)> = relevant
-                    .iter()
-                    .filter(|(r, _)| {
-                        !by_port
-                            || entry(*r)
-                                .and_then(|e| e.numeric_dst_ports())
-                                .is_none_or(|ranges| {
-                                    ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&port))
-                                })
-                    })
-                    .copied()
-                    .collect();
-                let list = encode(prune(list, rules).collect(), rules);
-                let n = *interned.entry(list).or_insert_with_key(|list| {
-                    lists.push(list.clone());
-                    lists.len() as u32 - 1
-                });
-                patches.push((self.words.len(), n));
-                self.words.extend([0, 0]);
-            }
+            let bucket_at = self.bucket(proto, is_named);
             if is_named {
                 self.words[protos_at + 2 * k + 1] = bucket_at;
             } else {
                 self.words[at + 1] = bucket_at;
             }
         }
-        let mut list_at = Vec::with_capacity(lists.len());
-        for list in &lists {
-            list_at.push((self.words.len() as u32, list.len() as u32));
-            self.words.extend_from_slice(list);
-        }
-        for (word, n) in patches {
-            let (offset, len) = list_at[n as usize];
-            self.words[word] = offset;
-            self.words[word + 1] = len;
-        }
-        self.at.push(at as u32);
-        self.at.len() as u32 - 1
+        let splits = self.splits.len();
+        self.finish();
+        splits
     }
 
-    pub fn build(self) -> Programs {
-        Programs {
-            words: self.words.into(),
-            at: self.at.into(),
+    /// Write the bucket of `proto` (for the shared bucket, `is_named` is false) with a
+    /// placeholder reference per port interval; returns its offset.
+    fn bucket(&mut self, proto: u8, is_named: bool) -> u32 {
+        let relevant: Vec<(RuleId, u32)> = self
+            .program
+            .items
+            .iter()
+            .copied()
+            .filter(|(r, _)| {
+                self.entry(*r).is_some_and(|e| {
+                    if is_named {
+                        e.matcher.protocol.is_none_or(|p| p == proto)
+                            && e.matcher.not_protocol != Some(proto)
+                    } else {
+                        e.matcher.protocol.is_none()
+                    }
+                })
+            })
+            .collect();
+        let by_port = is_named && IpProto::has_ports(proto);
+        let mut starts: Vec<u16> = vec![0];
+        if by_port {
+            for (r, _) in &relevant {
+                for &(lo, hi) in self
+                    .entry(*r)
+                    .and_then(|e| e.numeric_dst_ports())
+                    .unwrap_or(&[])
+                {
+                    starts.push(lo);
+                    if let Some(n) = hi.checked_add(1) {
+                        starts.push(n);
+                    }
+                }
+            }
+            starts.sort_unstable();
+            starts.dedup();
+        }
+        let bucket_at = self.words.len() as u32;
+        self.words.push(starts.len() as u32);
+        self.words.extend(starts.iter().map(|s| u32::from(*s)));
+        for &port in &starts {
+            let list: Vec<(RuleId, u32)> = relevant
+                .iter()
+                .filter(|(r, _)| {
+                    !by_port
+                        || self
+                            .entry(*r)
+                            .and_then(|e| e.numeric_dst_ports())
+                            .is_none_or(|ranges| {
+                                ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&port))
+                            })
+                })
+                .copied()
+                .collect();
+            let reference = self.reference(list);
+            self.patches.push((self.words.len(), reference));
+            self.words.extend([0, 0]);
+        }
+        bucket_at
+    }
+
+    /// Intern `list` whole, or split by peer address when that pays.
+    fn reference(&mut self, list: Vec<(RuleId, u32)>) -> Ref {
+        let rules = self.rules;
+        let split = peer_split::split(
+            &list,
+            self.program.peer,
+            |r| rules.get(r),
+            self.ranges,
+            self.split,
+        );
+        let Some(families) = split else {
+            return Ref::List(self.intern(list));
+        };
+        let mut coalesced: [Vec<(u128, u32)>; 2] = [Vec::new(), Vec::new()];
+        for (family, out) in families.into_iter().zip(&mut coalesced) {
+            for (start, list) in family {
+                let n = self.intern(list);
+                if out.last().is_none_or(|(_, last)| *last != n) {
+                    out.push((start, n));
+                }
+            }
+        }
+        self.splits.push(coalesced);
+        Ref::Split(self.splits.len() as u32 - 1)
+    }
+
+    fn intern(&mut self, list: Vec<(RuleId, u32)>) -> u32 {
+        let list = encode(prune(list, self.rules).collect(), self.rules);
+        let lists = &mut self.lists;
+        *self.interned.entry(list).or_insert_with_key(|list| {
+            lists.push(list.clone());
+            lists.len() as u32 - 1
+        })
+    }
+
+    /// Append the lists and splits after the buckets, and patch every reference.
+    fn finish(self) {
+        let words = self.words;
+        let mut list_at = Vec::with_capacity(self.lists.len());
+        for list in &self.lists {
+            list_at.push([words.len() as u32, list.len() as u32]);
+            words.extend_from_slice(list);
+        }
+        let mut split_at = Vec::with_capacity(self.splits.len());
+        for [v4, v6] in &self.splits {
+            split_at.push(words.len() as u32);
+            words.extend([v4.len() as u32, v6.len() as u32]);
+            words.extend(v4.iter().map(|(start, _)| *start as u32));
+            words.extend(v4.iter().flat_map(|(_, n)| list_at[*n as usize]));
+            words.extend(
+                v6.iter()
+                    .flat_map(|(start, _)| peer_split::u128_to_words(*start)),
+            );
+            words.extend(v6.iter().flat_map(|(_, n)| list_at[*n as usize]));
+        }
+        for (word, reference) in self.patches {
+            let [offset, len] = match reference {
+                Ref::List(n) => list_at[n as usize],
+                Ref::Split(k) => [split_at[k as usize], SPLIT],
+            };
+            words[word] = offset;
+            words[word + 1] = len;
         }
     }
 }
@@ -317,6 +491,11 @@ mod tests {
     use super::super::decision::Origin;
     use super::super::rules::{Match, PortList};
     use super::*;
+    use crate::net::IpNet;
+    use std::net::Ipv4Addr;
+
+    /// A peer no test rule constrains.
+    const ANY: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
     fn entry(protocol: Option<u8>, ports: &[(u16, u16)]) -> Entry {
         Entry {
@@ -349,19 +528,19 @@ mod tests {
         }));
         b.push(rules.push(entry(Some(6), &[(1000, 2000)])));
         let mut programs = ProgramsBuilder::default();
-        let empty = programs.add(&ProgramBuilder::default(), &rules);
-        let id = programs.add(&b, &rules);
-        let p = programs.build();
-        assert_eq!(p.candidates(id, 6, 80), &[0, 2]);
-        assert_eq!(p.candidates(id, 6, 81), &[2]);
-        assert_eq!(p.candidates(id, 6, 1500), &[2, 3]);
-        assert_eq!(p.candidates(id, 6, 2001), &[2]);
-        assert_eq!(p.candidates(id, 17, 53), &[1, 2]);
-        assert_eq!(p.candidates(id, 1, 0), &[2]);
-        assert_eq!(p.candidates(id, 132, 80), &[2]);
+        let empty = programs.add(ProgramBuilder::default());
+        let id = programs.add(b);
+        let p = programs.build(&rules, &SetRanges::default());
+        assert_eq!(p.candidates(id, 6, 80, ANY), &[0, 2]);
+        assert_eq!(p.candidates(id, 6, 81, ANY), &[2]);
+        assert_eq!(p.candidates(id, 6, 1500, ANY), &[2, 3]);
+        assert_eq!(p.candidates(id, 6, 2001, ANY), &[2]);
+        assert_eq!(p.candidates(id, 17, 53, ANY), &[1, 2]);
+        assert_eq!(p.candidates(id, 1, 0, ANY), &[2]);
+        assert_eq!(p.candidates(id, 132, 80, ANY), &[2]);
         assert_eq!(p.rule_count(id), 4);
-        assert!(p.candidates(empty, 6, 80).is_empty());
-        assert!(p.candidates(99, 6, 80).is_empty());
+        assert!(p.candidates(empty, 6, 80, ANY).is_empty());
+        assert!(p.candidates(99, 6, 80, ANY).is_empty());
     }
 
     #[test]
@@ -387,11 +566,11 @@ mod tests {
         b.end_group();
         b.push(after);
         let mut programs = ProgramsBuilder::default();
-        let id = programs.add(&b, &rules);
+        let id = programs.add(b);
         // A deny matching everything, with no Pass before it in its group, ends the list.
-        let p = programs.build();
+        let p = programs.build(&rules, &SetRanges::default());
         // `pass` is followed by where the run resumes: `after`, at word 3.
-        assert_eq!(p.candidates(id, 6, 80), &[a, pass, 3, after, deny]);
+        assert_eq!(p.candidates(id, 6, 80, ANY), &[a, pass, 3, after, deny]);
         let mut rules2 = RuleTableBuilder::default();
         let cp = rules2.push(Entry {
             action: EntryAction::Pass,
@@ -406,9 +585,88 @@ mod tests {
         b.end_group();
         b.push(x);
         let mut programs = ProgramsBuilder::default();
-        let id = programs.add(&b, &rules2);
-        let p = programs.build();
+        let id = programs.add(b);
+        let p = programs.build(&rules2, &SetRanges::default());
         // A conditional Pass before it: the next group stays reachable.
-        assert_eq!(p.candidates(id, 6, 80), &[cp, 3, d, x]);
+        assert_eq!(p.candidates(id, 6, 80, ANY), &[cp, 3, d, x]);
+    }
+
+    /// An Allow from peers in set `set`.
+    fn from_set(set: u32) -> Entry {
+        let mut e = entry(Some(6), &[]);
+        e.matcher.src.nets = Some(set);
+        e
+    }
+
+    #[test]
+    fn long_lists_are_split_by_peer_address() {
+        let mut rules = RuleTableBuilder::default();
+        let mut ranges = SetRanges::default();
+        let mut b = ProgramBuilder::new(Peer::Source);
+        let mut bounded = Vec::new();
+        for k in 0..40u32 {
+            let net: IpNet = format!("10.9.{k}.0/24").parse().unwrap();
+            ranges.add_net(k, net);
+            let r = rules.push(from_set(k));
+            bounded.push(r);
+            b.push(r);
+        }
+        ranges.add_net(40, "fd00::/64".parse().unwrap());
+        ranges.add_net(41, "0.0.0.0/0".parse().unwrap());
+        ranges.add_net(41, "ffff::/16".parse().unwrap());
+        let everywhere = rules.push(from_set(41));
+        b.push(everywhere);
+        let v6_rule = rules.push(from_set(40));
+        b.push(v6_rule);
+        let catch_all = rules.push(entry(Some(6), &[]));
+        b.push(catch_all);
+        ranges.finish();
+        let mut programs = ProgramsBuilder::default();
+        let id = programs.add(b);
+        let p = programs.build(&rules, &ranges);
+        let peer = |s: &str| s.parse::<IpAddr>().unwrap();
+        let v4 = |k: usize| [bounded[k], everywhere, catch_all];
+        assert_eq!(p.candidates(id, 6, 80, peer("10.9.7.1")), &v4(7));
+        assert_eq!(p.candidates(id, 6, 80, peer("10.9.39.255")), &v4(39));
+        let outside = [everywhere, catch_all];
+        assert_eq!(p.candidates(id, 6, 80, peer("10.9.40.0")), &outside);
+        assert_eq!(p.candidates(id, 6, 80, peer("0.0.0.0")), &outside);
+        assert_eq!(p.candidates(id, 6, 80, peer("255.255.255.255")), &outside);
+        assert_eq!(
+            p.candidates(id, 6, 80, peer("fd00::9")),
+            &[v6_rule, catch_all]
+        );
+        assert_eq!(p.candidates(id, 6, 80, peer("fd00:0:0:1::")), &[catch_all]);
+        assert_eq!(p.candidates(id, 6, 80, peer("::")), &[catch_all]);
+        let top = peer("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+        assert_eq!(p.candidates(id, 6, 80, top), &outside);
+        // Other protocols never reach the TCP rules.
+        assert!(p.candidates(id, 17, 80, peer("10.9.7.1")).is_empty());
+    }
+
+    #[test]
+    fn short_lists_and_unbounded_lists_stay_whole() {
+        let mut rules = RuleTableBuilder::default();
+        let mut ranges = SetRanges::default();
+        let mut short = ProgramBuilder::new(Peer::Source);
+        let mut unbounded = ProgramBuilder::new(Peer::Source);
+        for k in 0..8u32 {
+            ranges.add_net(k, format!("10.9.{k}.0/24").parse().unwrap());
+            short.push(rules.push(from_set(k)));
+        }
+        // Each rule constrains only the destination: for an ingress program that is the
+        // endpoint itself, so the peer cannot narrow them.
+        for k in 0..40u32 {
+            let mut e = entry(Some(6), &[]);
+            e.matcher.dst.nets = Some(k % 8);
+            unbounded.push(rules.push(e));
+        }
+        ranges.finish();
+        let mut programs = ProgramsBuilder::default();
+        let (a, b) = (programs.add(short), programs.add(unbounded));
+        let p = programs.build(&rules, &ranges);
+        let peer: IpAddr = "10.9.3.3".parse().unwrap();
+        assert_eq!(p.candidates(a, 6, 80, peer).len(), 8);
+        assert_eq!(p.candidates(b, 6, 80, peer).len(), 40);
     }
 }

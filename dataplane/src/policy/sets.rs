@@ -83,6 +83,67 @@ impl IntervalMap {
     }
 }
 
+/// The addresses of every set, as integer ranges per family (sorted, merged): what the program
+/// index narrows a candidate list by (a rule requiring its peer in set `s` can only match peers
+/// inside `s`'s ranges). Selector sets hold their endpoints' addresses and matching network
+/// sets' CIDRs; CIDR sets their CIDRs.
+#[derive(Debug, Clone, Default)]
+pub struct SetRanges {
+    /// Per set: (IPv4 ranges, IPv6 ranges).
+    sets: Vec<[Vec<(u128, u128)>; 2]>,
+}
+
+impl SetRanges {
+    fn slot(&mut self, set: SetId) -> &mut [Vec<(u128, u128)>; 2] {
+        let i = set as usize;
+        if self.sets.len() <= i {
+            self.sets.resize_with(i + 1, Default::default);
+        }
+        &mut self.sets[i]
+    }
+
+    /// Add `net` to `set`.
+    pub fn add_net(&mut self, set: SetId, net: IpNet) {
+        let family = usize::from(!net.is_ipv4());
+        self.slot(set)[family].push(net.range_u128());
+    }
+
+    /// Add one address to `set`.
+    pub fn add_addr(&mut self, set: SetId, addr: IpAddr) {
+        let (v6, key) = family_key(addr);
+        self.slot(set)[usize::from(v6)].push((key, key));
+    }
+
+    /// Sort and merge every set's ranges; call once, after the last `add_*`.
+    pub fn finish(&mut self) {
+        for family in self.sets.iter_mut().flatten() {
+            family.sort_unstable();
+            let mut merged: Vec<(u128, u128)> = Vec::with_capacity(family.len());
+            for &(lo, hi) in family.iter() {
+                match merged.last_mut() {
+                    Some(last) if last.1 == u128::MAX || lo <= last.1 + 1 => {
+                        last.1 = last.1.max(hi)
+                    }
+                    _ => merged.push((lo, hi)),
+                }
+            }
+            *family = merged;
+        }
+    }
+
+    /// `set`'s ranges in one family (empty for an unknown set).
+    pub fn ranges(&self, set: SetId, v6: bool) -> &[(u128, u128)] {
+        self.sets
+            .get(set as usize)
+            .map_or(&[][..], |f| f[usize::from(v6)].as_slice())
+    }
+
+    /// Number of ranges of `set`, both families.
+    pub fn len_of(&self, set: SetId) -> usize {
+        self.ranges(set, false).len() + self.ranges(set, true).len()
+    }
+}
+
 /// Where an address belongs: its endpoint's sets and its CIDR sets.
 #[derive(Debug, Clone, Copy)]
 pub struct AddrSets<'a> {
@@ -135,5 +196,27 @@ mod tests {
         assert!(empty.lookup(5).is_empty());
         let v6 = IntervalMap::build(&[(n("::/0"), 7)]);
         assert_eq!(v6.lookup(u128::MAX), &[7]);
+    }
+
+    #[test]
+    fn set_ranges_are_sorted_merged_and_per_family() {
+        let n = |s: &str| s.parse::<IpNet>().unwrap();
+        let mut r = SetRanges::default();
+        r.add_net(2, n("10.0.1.0/24"));
+        r.add_addr(2, "10.0.0.255".parse().unwrap());
+        r.add_net(2, n("10.0.0.0/25"));
+        r.add_addr(2, "fd00::1".parse().unwrap());
+        r.add_net(0, n("::/0"));
+        r.add_net(0, n("fd00::/8"));
+        r.finish();
+        assert_eq!(
+            r.ranges(2, false),
+            &[(0x0a00_0000, 0x0a00_007f), (0x0a00_00ff, 0x0a00_01ff)]
+        );
+        assert_eq!(r.ranges(2, true).len(), 1);
+        assert_eq!(r.ranges(0, true), &[(0, u128::MAX)]);
+        assert!(r.ranges(0, false).is_empty() && r.ranges(1, false).is_empty());
+        assert!(r.ranges(9, true).is_empty());
+        assert_eq!(r.len_of(2), 3);
     }
 }
