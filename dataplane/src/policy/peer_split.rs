@@ -60,7 +60,7 @@ const BUDGET_BASE: usize = 1 << 16;
 pub(crate) type FamilySplit = Vec<(u128, Vec<(RuleId, u32)>)>;
 
 /// Which side of a rule holds the peer's constraints.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Peer {
     /// Ingress programs: the peer is the flow's source.
     #[default]
@@ -113,6 +113,12 @@ pub(crate) fn split<'e>(
         .iter()
         .map(|(r, _)| entry(*r).and_then(|e| bound(peer, e, ranges)))
         .collect();
+    let gain = policy.min_gain.max(1);
+    // Every interval's list holds the unbounded rules: with too many, no split can pay.
+    let unbounded = bounds.iter().filter(|b| b.is_none()).count();
+    if unbounded * gain > list.len() {
+        return None;
+    }
     let budget = list.len() * BUDGET_PER_RULE + BUDGET_BASE;
     let mut total = 0usize;
     let mut intervals = 0usize;
@@ -137,7 +143,6 @@ pub(crate) fn split<'e>(
         }
         points.sort_unstable();
         points.dedup();
-        let unbounded = bounds.iter().filter(|b| b.is_none()).count();
         total += unbounded * points.len();
         if total > budget {
             return None;
@@ -167,7 +172,7 @@ pub(crate) fn split<'e>(
         intervals += points.len();
         *slot = points.into_iter().zip(lists).collect();
     }
-    (total * policy.min_gain.max(1) <= intervals * list.len()).then_some(out)
+    (total * gain <= intervals * list.len()).then_some(out)
 }
 
 /// The (offset, length) pair of the interval holding `addr` in the split at arena offset `at`.

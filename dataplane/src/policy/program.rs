@@ -188,9 +188,15 @@ impl ProgramsBuilder {
         let mut words = Vec::new();
         let mut at = Vec::with_capacity(self.programs.len());
         let mut splits = 0;
+        let mut memo = SplitMemo::default();
         for program in &self.programs {
             at.push(words.len() as u32);
-            splits += Layout::new(program, rules, ranges, self.split, &mut words).write();
+            let index = Index {
+                rules,
+                ranges,
+                split: self.split,
+            };
+            splits += Layout::new(program, index, &mut memo, &mut words).write();
         }
         Programs {
             words: words.into(),
@@ -209,12 +215,25 @@ enum Ref {
     Split(u32),
 }
 
+/// What every program is indexed with.
+#[derive(Clone, Copy)]
+struct Index<'a> {
+    rules: &'a RuleTableBuilder,
+    ranges: &'a SetRanges,
+    split: SplitPolicy,
+}
+
+/// Peer-address splits already computed, by peer side and list: programs sharing policies
+/// share lists, and a split costs far more than a lookup here.
+type SplitMemo = FxHashMap<(Peer, Vec<(RuleId, u32)>), Option<[peer_split::FamilySplit; 2]>>;
+
 /// Lays out one program at the end of the arena.
 struct Layout<'a> {
     program: &'a ProgramBuilder,
     rules: &'a RuleTableBuilder,
     ranges: &'a SetRanges,
     split: SplitPolicy,
+    memo: &'a mut SplitMemo,
     words: &'a mut Vec<u32>,
     lists: Vec<Vec<u32>>,
     interned: FxHashMap<Vec<u32>, u32>,
@@ -227,16 +246,16 @@ struct Layout<'a> {
 impl<'a> Layout<'a> {
     fn new(
         program: &'a ProgramBuilder,
-        rules: &'a RuleTableBuilder,
-        ranges: &'a SetRanges,
-        split: SplitPolicy,
+        index: Index<'a>,
+        memo: &'a mut SplitMemo,
         words: &'a mut Vec<u32>,
     ) -> Self {
         Layout {
             program,
-            rules,
-            ranges,
-            split,
+            rules: index.rules,
+            ranges: index.ranges,
+            split: index.split,
+            memo,
             words,
             lists: Vec::new(),
             interned: FxHashMap::default(),
@@ -348,16 +367,19 @@ impl<'a> Layout<'a> {
 
     /// Intern `list` whole, or split by peer address when that pays.
     fn reference(&mut self, list: Vec<(RuleId, u32)>) -> Ref {
-        let rules = self.rules;
-        let split = peer_split::split(
-            &list,
-            self.program.peer,
-            |r| rules.get(r),
-            self.ranges,
-            self.split,
-        );
+        let key = (self.program.peer, list);
+        let split = match self.memo.get(&key) {
+            Some(known) => known.clone(),
+            None => {
+                let rules = self.rules;
+                let split =
+                    peer_split::split(&key.1, key.0, |r| rules.get(r), self.ranges, self.split);
+                self.memo.insert(key.clone(), split.clone());
+                split
+            }
+        };
         let Some(families) = split else {
-            return Ref::List(self.intern(list));
+            return Ref::List(self.intern(key.1));
         };
         let mut coalesced: [Vec<(u128, u32)>; 2] = [Vec::new(), Vec::new()];
         for (family, out) in families.into_iter().zip(&mut coalesced) {
