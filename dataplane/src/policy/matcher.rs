@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use super::decision::{Decision, LogList, Origin, SideVerdict};
 use super::peer_split::Peer;
+use super::program::PORTS_CHECKED;
 use super::rules::{
     CHECK_DST, CHECK_ICMP, CHECK_PROTO, CHECK_SRC, Compact, CompactSide, EntryAction, IcmpMatch,
     NONE, RuleTable,
@@ -216,12 +217,13 @@ impl FlowView<'_> {
     /// drop.
     fn run(&self, candidates: &[u32], mut logged: Option<&mut LogList>) -> Outcome {
         let mut i = 0usize;
-        while let Some(&rule) = candidates.get(i) {
+        while let Some(&word) = candidates.get(i) {
+            let rule = word & !PORTS_CHECKED;
             let Some(entry) = self.rules.entry(rule) else {
                 break;
             };
             let pass = entry.action == EntryAction::Pass;
-            if self.matches(entry) {
+            if self.matches(entry, word & PORTS_CHECKED != 0) {
                 match entry.action {
                     EntryAction::Allow => {
                         return Outcome {
@@ -258,8 +260,10 @@ impl FlowView<'_> {
         }
     }
 
+    /// Does entry `m` match the flow? `dst_ports_hold`: its destination ports need no check
+    /// (the candidate list's port interval is inside them).
     #[inline]
-    fn matches(&self, m: &Compact) -> bool {
+    fn matches(&self, m: &Compact, dst_ports_hold: bool) -> bool {
         let key = self.key;
         let f = m.checks;
         if f & CHECK_PROTO != 0 {
@@ -284,12 +288,19 @@ impl FlowView<'_> {
                 return false;
             }
         }
-        (f & CHECK_SRC == 0 || self.side_matches(&m.src, &self.src, key.src_port))
-            && (f & CHECK_DST == 0 || self.side_matches(&m.dst, &self.dst, key.dst_port))
+        (f & CHECK_SRC == 0 || self.side_matches(&m.src, &self.src, key.src_port, false))
+            && (f & CHECK_DST == 0
+                || self.side_matches(&m.dst, &self.dst, key.dst_port, dst_ports_hold))
     }
 
     #[inline]
-    fn side_matches(&self, side: &CompactSide, addr: &AddrSets<'_>, port: u16) -> bool {
+    fn side_matches(
+        &self,
+        side: &CompactSide,
+        addr: &AddrSets<'_>,
+        port: u16,
+        ports_hold: bool,
+    ) -> bool {
         let has = |s: u32| addr.contains(s);
         if (side.nets != NONE && !has(side.nets))
             || (side.not_nets != NONE && has(side.not_nets))
@@ -298,7 +309,7 @@ impl FlowView<'_> {
         {
             return false;
         }
-        if side.ports != NONE && !self.port_in(side.ports, addr, port) {
+        if side.ports != NONE && !ports_hold && !self.port_in(side.ports, addr, port) {
             return false;
         }
         side.not_ports == NONE || !self.port_in(side.not_ports, addr, port)

@@ -14,8 +14,9 @@
 //! is `[count, start_0 .. start_{count-1}, (list_0, len_0) .. ]` (destination-port interval
 //! starts, then each interval's candidate list as offset and length in words, or, when the
 //! length word has the [`SPLIT`] bit, the offset of a peer-address split whose intervals point
-//! at lists); a candidate list is rule ids, each Pass rule followed by the word index where
-//! the run resumes (after its group). `other_bucket == NONE` when every protocol has its own.
+//! at lists); a candidate list is rule ids (with [`PORTS_CHECKED`] when the list's port
+//! interval already satisfies the rule's destination ports), each Pass rule followed by the
+//! word index where the run resumes (after its group). `other_bucket == NONE` when every protocol has its own.
 //! A program's words are contiguous, so a lookup reads a few adjacent cache lines.
 
 use std::net::IpAddr;
@@ -26,6 +27,10 @@ use super::peer_split::{self, Peer, SPLIT, SplitPolicy};
 use super::rules::{Entry, EntryAction, NONE, RuleId, RuleTableBuilder, SideMatch};
 use super::sets::SetRanges;
 use crate::flow::IpProto;
+
+/// Flag on a candidate word: the rule's (numeric) destination ports hold every flow that
+/// reaches this list, so the matcher skips that check — and the port-list loads it costs.
+pub(crate) const PORTS_CHECKED: u32 = 1 << 31;
 
 /// Builds one program: rules in evaluation order, split into groups.
 #[derive(Debug, Default)]
@@ -358,15 +363,16 @@ impl<'a> Layout<'a> {
                 })
                 .copied()
                 .collect();
-            let reference = self.reference(list);
+            let reference = self.reference(list, by_port);
             self.patches.push((self.words.len(), reference));
             self.words.extend([0, 0]);
         }
         bucket_at
     }
 
-    /// Intern `list` whole, or split by peer address when that pays.
-    fn reference(&mut self, list: Vec<(RuleId, u32)>) -> Ref {
+    /// Intern `list` whole, or split by peer address when that pays. `by_port`: the list is a
+    /// destination-port interval's, so its rules' numeric port lists hold every flow's port.
+    fn reference(&mut self, list: Vec<(RuleId, u32)>, by_port: bool) -> Ref {
         let key = (self.program.peer, list);
         let split = match self.memo.get(&key) {
             Some(known) => known.clone(),
@@ -379,12 +385,12 @@ impl<'a> Layout<'a> {
             }
         };
         let Some(families) = split else {
-            return Ref::List(self.intern(key.1));
+            return Ref::List(self.intern(key.1, by_port));
         };
         let mut coalesced: [Vec<(u128, u32)>; 2] = [Vec::new(), Vec::new()];
         for (family, out) in families.into_iter().zip(&mut coalesced) {
             for (start, list) in family {
-                let n = self.intern(list);
+                let n = self.intern(list, by_port);
                 if out.last().is_none_or(|(_, last)| *last != n) {
                     out.push((start, n));
                 }
@@ -394,8 +400,12 @@ impl<'a> Layout<'a> {
         Ref::Split(self.splits.len() as u32 - 1)
     }
 
-    fn intern(&mut self, list: Vec<(RuleId, u32)>) -> u32 {
-        let list = encode(prune(list, self.rules).collect(), self.rules);
+    fn intern(&mut self, list: Vec<(RuleId, u32)>, by_port: bool) -> u32 {
+        let list = encode(
+            prune(list, self.rules, by_port).collect(),
+            self.rules,
+            by_port,
+        );
         let lists = &mut self.lists;
         *self.interned.entry(list).or_insert_with_key(|list| {
             lists.push(list.clone());
@@ -437,7 +447,7 @@ impl<'a> Layout<'a> {
 /// A candidate list's words: each rule id, and after a Pass rule the word index at which the
 /// run resumes (the first candidate of a later group, or the list's end). Only Pass rules need
 /// their group, so the list is about half the size of `(rule, group)` pairs.
-fn encode(list: Vec<(RuleId, u32)>, rules: &RuleTableBuilder) -> Vec<u32> {
+fn encode(list: Vec<(RuleId, u32)>, rules: &RuleTableBuilder, by_port: bool) -> Vec<u32> {
     let is_pass = |r: RuleId| rules.get(r).is_some_and(|e| e.action == EntryAction::Pass);
     let mut at = Vec::with_capacity(list.len() + 1);
     let mut n = 0u32;
@@ -448,7 +458,11 @@ fn encode(list: Vec<(RuleId, u32)>, rules: &RuleTableBuilder) -> Vec<u32> {
     at.push(n);
     let mut words = Vec::with_capacity(n as usize);
     for (k, &(r, g)) in list.iter().enumerate() {
-        words.push(r);
+        let checked = by_port
+            && rules
+                .get(r)
+                .is_some_and(|e| e.numeric_dst_ports().is_some());
+        words.push(if checked { r | PORTS_CHECKED } else { r });
         if is_pass(r) {
             let next = list[k..]
                 .iter()
@@ -467,7 +481,9 @@ fn encode(list: Vec<(RuleId, u32)>, rules: &RuleTableBuilder) -> Vec<u32> {
 fn prune<'a>(
     list: Vec<(RuleId, u32)>,
     rules: &'a RuleTableBuilder,
+    by_port: bool,
 ) -> impl Iterator<Item = (RuleId, u32)> + 'a {
+    let matches_all = move |e: &Entry| matches_all(e, by_port);
     let mut dead_group = None;
     let mut pass_in_group = None;
     let mut ended = false;
@@ -497,15 +513,23 @@ fn prune<'a>(
 }
 
 /// Does the entry match every flow of a candidate list it is in? (Its protocol, if any, is the
-/// list's: lists hold only rules of their bucket's protocol.)
-fn matches_all(e: &Entry) -> bool {
+/// list's: lists hold only rules of their bucket's protocol; with `by_port`, its numeric
+/// destination ports hold the list's ports.)
+fn matches_all(e: &Entry, by_port: bool) -> bool {
     let m = &e.matcher;
+    let d = &m.dst;
+    let dst_ports_hold = d.ports.is_empty() || (by_port && e.numeric_dst_ports().is_some());
     m.family == 0
         && m.not_protocol.is_none()
         && m.icmp.is_none()
         && m.not_icmp.is_none()
         && m.src == SideMatch::default()
-        && m.dst == SideMatch::default()
+        && d.nets.is_none()
+        && d.not_nets.is_none()
+        && d.selector.is_none()
+        && d.not_selector.is_none()
+        && dst_ports_hold
+        && d.not_ports.is_empty()
 }
 
 #[cfg(test)]
@@ -553,11 +577,12 @@ mod tests {
         let empty = programs.add(ProgramBuilder::default());
         let id = programs.add(b);
         let p = programs.build(&rules, &SetRanges::default());
-        assert_eq!(p.candidates(id, 6, 80, ANY), &[0, 2]);
+        // tcp/80 from anywhere allows every flow of its list: nothing after it is reachable.
+        assert_eq!(p.candidates(id, 6, 80, ANY), &[PORTS_CHECKED]);
         assert_eq!(p.candidates(id, 6, 81, ANY), &[2]);
-        assert_eq!(p.candidates(id, 6, 1500, ANY), &[2, 3]);
+        assert_eq!(p.candidates(id, 6, 1500, ANY), &[2, 3 | PORTS_CHECKED]);
         assert_eq!(p.candidates(id, 6, 2001, ANY), &[2]);
-        assert_eq!(p.candidates(id, 17, 53, ANY), &[1, 2]);
+        assert_eq!(p.candidates(id, 17, 53, ANY), &[1 | PORTS_CHECKED]);
         assert_eq!(p.candidates(id, 1, 0, ANY), &[2]);
         assert_eq!(p.candidates(id, 132, 80, ANY), &[2]);
         assert_eq!(p.rule_count(id), 4);
@@ -572,11 +597,18 @@ mod tests {
             action,
             ..entry(None, &[])
         };
-        let a = rules.push(entry(Some(6), &[(80, 80)]));
+        // Conditional rules (from some set), so that they end nothing.
+        let cond = |action| {
+            let mut e = entry(Some(6), &[(80, 80)]);
+            e.action = action;
+            e.matcher.src.selector = Some(0);
+            e
+        };
+        let a = rules.push(cond(EntryAction::Allow));
         let pass = rules.push(with(EntryAction::Pass));
         let hidden = rules.push(entry(None, &[]));
         let deny = rules.push(with(EntryAction::Deny));
-        let after = rules.push(entry(Some(6), &[(80, 80)]));
+        let after = rules.push(cond(EntryAction::Allow));
         let mut b = ProgramBuilder::default();
         for r in [a, pass, hidden] {
             b.push(r);
@@ -592,12 +624,10 @@ mod tests {
         // A deny matching everything, with no Pass before it in its group, ends the list.
         let p = programs.build(&rules, &SetRanges::default());
         // `pass` is followed by where the run resumes: `after`, at word 3.
+        let (a, after) = (a | PORTS_CHECKED, after | PORTS_CHECKED);
         assert_eq!(p.candidates(id, 6, 80, ANY), &[a, pass, 3, after, deny]);
         let mut rules2 = RuleTableBuilder::default();
-        let cp = rules2.push(Entry {
-            action: EntryAction::Pass,
-            ..entry(Some(6), &[(80, 80)])
-        });
+        let cp = rules2.push(cond(EntryAction::Pass));
         let d = rules2.push(with(EntryAction::Deny));
         let x = rules2.push(entry(None, &[]));
         let mut b = ProgramBuilder::default();
@@ -610,7 +640,7 @@ mod tests {
         let id = programs.add(b);
         let p = programs.build(&rules2, &SetRanges::default());
         // A conditional Pass before it: the next group stays reachable.
-        assert_eq!(p.candidates(id, 6, 80, ANY), &[cp, 3, d, x]);
+        assert_eq!(p.candidates(id, 6, 80, ANY), &[cp | PORTS_CHECKED, 3, d, x]);
     }
 
     /// An Allow from peers in set `set`.
