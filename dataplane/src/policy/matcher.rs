@@ -293,7 +293,7 @@ impl FlowView<'_> {
                 || self.side_matches(&m.dst, &self.dst, key.dst_port, dst_ports_hold))
     }
 
-    #[inline]
+    #[inline(always)]
     fn side_matches(
         &self,
         side: &CompactSide,
