@@ -6,11 +6,12 @@
 //! The remote routes the pods' network on-link and reaches them through Palisade's proxy ARP on
 //! the uplink; the pods reach the remote through their gateway. A NetworkPolicy admits into pod
 //! b only pods of its namespace: the remote (no endpoint) reaches a but not b, while both pods
-//! reach the remote (egress is open, and replies pass by conntrack).
+//! reach the remote (egress is open, and replies pass by conntrack). The same runs over IPv6
+//! (IPv6-only pods and remote; proxy neighbour discovery on the uplink).
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use palisade_tests::cluster::{PodSpec, Protocol};
@@ -24,9 +25,27 @@ const BIN: &str = env!("CARGO_BIN_EXE_palisade");
 /// A probe to run (in parallel with the others): whether it got through.
 type Check<'a> = Box<dyn Fn() -> bool + Sync + 'a>;
 
-const A: Ipv4Addr = Ipv4Addr::new(10, 86, 0, 1);
-const B: Ipv4Addr = Ipv4Addr::new(10, 86, 0, 2);
-const REMOTE: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
+/// One family's addresses: pods a and b, their network, and the remote.
+struct Addrs {
+    a: IpAddr,
+    b: IpAddr,
+    pods: &'static str,
+    remote: IpAddr,
+}
+
+const V4: Addrs = Addrs {
+    a: IpAddr::V4(Ipv4Addr::new(10, 86, 0, 1)),
+    b: IpAddr::V4(Ipv4Addr::new(10, 86, 0, 2)),
+    pods: "10.86.0.0/24",
+    remote: IpAddr::V4(Ipv4Addr::new(10, 99, 0, 1)),
+};
+
+const V6: Addrs = Addrs {
+    a: IpAddr::V6(Ipv6Addr::new(0xfd86, 0, 0, 0, 0, 0, 0, 1)),
+    b: IpAddr::V6(Ipv6Addr::new(0xfd86, 0, 0, 0, 0, 0, 0, 2)),
+    pods: "fd86::/64",
+    remote: IpAddr::V6(Ipv6Addr::new(0xfd99, 0, 0, 0, 0, 0, 0, 1)),
+};
 
 /// Pod b accepts connections only from pods of namespace x.
 const POLICY: &str = "
@@ -42,20 +61,34 @@ spec:
 
 #[test]
 fn e2e_pods_and_a_remote_host_through_the_uplink() {
-    if !require(
+    if require(
         "e2e_pods_and_a_remote_host_through_the_uplink",
         &[Feature::Netns, Feature::Xdp, Feature::AfXdp],
     ) {
-        return;
+        through_the_uplink(&V4, "node-up");
     }
+}
+
+#[test]
+fn e2e_ipv6_pods_and_a_remote_host_through_the_uplink() {
+    if require(
+        "e2e_ipv6_pods_and_a_remote_host_through_the_uplink",
+        &[Feature::Netns, Feature::Xdp, Feature::AfXdp],
+    ) {
+        through_the_uplink(&V6, "node-up6");
+    }
+}
+
+/// The whole test for one address family (node namespace `node`).
+fn through_the_uplink(addrs: &Addrs, node: &str) {
     let pods = vec![
-        PodSpec::new("x", "a", A, "hua"),
-        PodSpec::new("x", "b", B, "hub"),
+        PodSpec::new("x", "a", addrs.a, "hua"),
+        PodSpec::new("x", "b", addrs.b, "hub"),
     ];
-    let s = Scenario::new(BIN, "node-up", pods).expect("topology");
+    let s = Scenario::new(BIN, node, pods).expect("topology");
     s.store.write("policy.yaml", POLICY).unwrap();
     let remote =
-        Remote::attach(&s.cluster.node, "hup", REMOTE, "10.86.0.0/24", &[80]).expect("remote");
+        Remote::attach(&s.cluster.node, "hup", addrs.remote, addrs.pods, &[80]).expect("remote");
     let config = s
         .config(
             "uplink.yaml",
@@ -78,7 +111,7 @@ fn e2e_pods_and_a_remote_host_through_the_uplink() {
 
     let pod = |i: usize| &s.cluster.pods[i].1;
     let t = Duration::from_secs(3);
-    let (a, b, r) = (IpAddr::V4(A), IpAddr::V4(B), IpAddr::V4(REMOTE));
+    let (a, b, r) = (addrs.a, addrs.b, addrs.remote);
     // (description, expected, outcome); all probes run at once.
     let cases: Vec<(&str, bool, Check<'_>)> = vec![
         (
@@ -139,9 +172,9 @@ fn e2e_pods_and_a_remote_host_through_the_uplink() {
             .map(|h| h.join().unwrap_or(false))
             .collect()
     });
-    // The remote learned pod a's address at the uplink's MAC (proxy ARP).
+    // The remote learned pod a's address at the uplink's MAC (proxy ARP/ND).
     let uplink_mac = s.cluster.node.mac("hup").unwrap();
-    let neigh = remote.ns.ip(&["neigh", "show", &A.to_string()]).unwrap();
+    let neigh = remote.ns.ip(&["neigh", "show", &a.to_string()]).unwrap();
     let neigh = String::from_utf8_lossy(&neigh.stdout).to_lowercase();
 
     let (status, log) = daemon.stop(Duration::from_secs(20)).expect("stop");

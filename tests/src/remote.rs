@@ -3,13 +3,14 @@
 //!
 //! Contract: [`Remote::attach`] creates namespace `remote` (removed on drop, like every
 //! [`NetNs`]) and a one-queue veth `uplink_if` (node side) <-> `eth0` (remote side), gives
-//! `eth0` the remote's /32 and an on-link route to the pods' network (the node answers ARP for
-//! pod addresses on its uplink: proxy ARP), turns TX checksum offload off (as pod wiring does),
+//! `eth0` the remote's /32 (IPv6: /128, no duplicate address detection) and an on-link route
+//! to the pods' network (the node answers ARP and neighbour solicitations for pod addresses on
+//! its uplink: proxy ARP/ND), turns TX checksum offload off (as pod wiring does),
 //! and starts TCP listeners and UDP echo sockets on `ports` that run until the guard drops.
 //! [`probe`] opens a TCP connection or sends one UDP datagram and waits for its echo, from
 //! inside any namespace. Traffic never leaves the test's namespaces.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::cluster::{Protocol, Servers, probe_in};
@@ -21,17 +22,18 @@ pub struct Remote {
     /// Stops the servers on drop; declared first so it drops before the namespace.
     _servers: Servers,
     pub ns: NetNs,
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     /// The MAC of the remote's `eth0`: the node's next hop.
     pub mac: [u8; 6],
 }
 
 impl Remote {
-    /// See the module contract. `pods` is the pods' network, e.g. `10.86.0.0/24`.
+    /// See the module contract. `pods` is the pods' network (of `ip`'s family), e.g.
+    /// `10.86.0.0/24` or `fd86::/64`.
     pub fn attach(
         node: &NetNs,
         uplink_if: &str,
-        ip: Ipv4Addr,
+        ip: IpAddr,
         pods: &str,
         ports: &[u16],
     ) -> Result<Self, HarnessError> {
@@ -45,11 +47,20 @@ impl Remote {
                 channels: None,
             },
         )?;
-        ns.ip(&["addr", "add", &format!("{ip}/32"), "dev", "eth0"])?;
-        ns.ip(&["route", "add", pods, "dev", "eth0", "scope", "link"])?;
+        match ip {
+            IpAddr::V4(_) => {
+                ns.ip(&["addr", "add", &format!("{ip}/32"), "dev", "eth0"])?;
+                ns.ip(&["route", "add", pods, "dev", "eth0", "scope", "link"])?;
+            }
+            IpAddr::V6(_) => {
+                let cidr = format!("{ip}/128");
+                ns.ip(&["-6", "addr", "add", &cidr, "dev", "eth0", "nodad"])?;
+                ns.ip(&["-6", "route", "add", pods, "dev", "eth0"])?;
+            }
+        }
         ns.exec("ethtool", &["-K", "eth0", "tx", "off"])?;
         let mac = ns.mac("eth0")?;
-        let servers = Servers::start_in(&[("remote".into(), &ns, ip.into())], ports)?;
+        let servers = Servers::start_in(&[("remote".into(), &ns, ip)], ports)?;
         Ok(Self {
             _servers: servers,
             ns,
