@@ -3,9 +3,9 @@
 
 use std::net::IpAddr;
 
+use super::candidate;
 use super::decision::{Decision, LogList, Origin, SideVerdict};
 use super::peer_split::Peer;
-use super::program::PORTS_CHECKED;
 use super::rules::{
     CHECK_DST, CHECK_ICMP, CHECK_PROTO, CHECK_SRC, Compact, CompactSide, EntryAction, IcmpMatch,
     NONE, RuleTable,
@@ -72,10 +72,12 @@ impl<'a> SidePlan<'a> {
             snap.programs
                 .candidates_at(at, key.protocol, dst_port(key), peer(key, ingress))
         });
-        // Touch the first candidate's entry now: in the batch path this load overlaps with
-        // the other flows' instead of stalling the decision stage.
-        if let Some(&rule) = candidates.first() {
-            std::hint::black_box(snap.rules.entry(rule).map(|e| e.checks));
+        // Touch the first candidate's entry now (unless a filter may spare it): in the batch
+        // path this load overlaps with the other flows' instead of stalling the decision stage.
+        if let Some(c) = candidate::decode(candidates, 0)
+            && c.filter.is_none()
+        {
+            std::hint::black_box(snap.rules.entry(c.rule).map(|e| e.checks));
         }
         SidePlan { record, candidates }
     }
@@ -217,42 +219,44 @@ impl FlowView<'_> {
     /// drop.
     fn run(&self, candidates: &[u32], mut logged: Option<&mut LogList>) -> Outcome {
         let mut i = 0usize;
-        while let Some(&word) = candidates.get(i) {
-            let rule = word & !PORTS_CHECKED;
-            let Some(entry) = self.rules.entry(rule) else {
-                break;
-            };
-            let pass = entry.action == EntryAction::Pass;
-            if self.matches(entry, word & PORTS_CHECKED != 0) {
-                match entry.action {
-                    EntryAction::Allow => {
-                        return Outcome {
-                            allow: true,
-                            origin: self.rules.origin(rule),
-                        };
-                    }
-                    EntryAction::Deny => {
-                        return Outcome {
-                            allow: false,
-                            origin: self.rules.origin(rule),
-                        };
-                    }
-                    EntryAction::Log => {
-                        if let (Some(list), Origin::Rule(r)) =
-                            (logged.as_deref_mut(), self.rules.origin(rule))
-                        {
-                            list.push(r);
-                        }
-                    }
-                    EntryAction::Pass => {
-                        // Resume after the group; the index only ever moves forward.
-                        let next = candidates.get(i + 1).map_or(usize::MAX, |&n| n as usize);
-                        i = next.max(i + 2);
-                        continue;
-                    }
+        while let Some(c) = candidate::decode(candidates, i) {
+            i = c.next;
+            if let Some((dst, set)) = c.filter {
+                let addr = if dst { &self.dst } else { &self.src };
+                if !addr.contains(set) {
+                    // The rule cannot match: its entry is never loaded.
+                    continue;
                 }
             }
-            i += 1 + usize::from(pass);
+            let Some(entry) = self.rules.entry(c.rule) else {
+                break;
+            };
+            if !self.matches(entry, c.ports_checked) {
+                continue;
+            }
+            match entry.action {
+                EntryAction::Allow => {
+                    return Outcome {
+                        allow: true,
+                        origin: self.rules.origin(c.rule),
+                    };
+                }
+                EntryAction::Deny => {
+                    return Outcome {
+                        allow: false,
+                        origin: self.rules.origin(c.rule),
+                    };
+                }
+                EntryAction::Log => {
+                    if let (Some(list), Origin::Rule(r)) =
+                        (logged.as_deref_mut(), self.rules.origin(c.rule))
+                    {
+                        list.push(r);
+                    }
+                }
+                // Resume after the group; the index only ever moves forward.
+                EntryAction::Pass => i = c.resume.unwrap_or(usize::MAX),
+            }
         }
         Outcome {
             allow: false,

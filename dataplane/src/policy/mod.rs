@@ -39,11 +39,16 @@
 //!   end); split by the source's address, each flow visits the one or two rules whose set
 //!   contains it. Splits are kept only when they cut the average list length 4x within a size
 //!   budget (Kubernetes-shaped programs rarely qualify: their lists are short already).
+//! - Candidate words carry a filter set (the rule's peer CIDR or selector set) and Pass and
+//!   port flags (`candidate`), so a candidate whose peer is not in its set is skipped without
+//!   loading its 64-byte entry: at 10,000 policies D1 misses 15.9 -> 11.9 and LL misses
+//!   4.1 -> 2.8 per decision (callgrind, 2 MiB LL model) for 8 % more snapshot.
 //! - The batch path in three stages (resolve addresses, locate candidate lists and touch the
 //!   first entry, decide) so one flow's misses overlap with the others'.
 //!
 //! Results and the remaining gap: `bench/README.md`, "Policy matcher".
 
+mod candidate;
 mod decider;
 mod decision;
 mod matcher;
@@ -53,6 +58,7 @@ mod rules;
 mod sets;
 mod snapshot;
 
+pub use candidate::{RULE_LIMIT, rule_ids};
 pub use decider::{
     DecidingSide, UnpackedRule, deciding_side, pack_rule_id, policy_verdict, unpack_rule_id,
 };

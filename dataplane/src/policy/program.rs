@@ -14,23 +14,20 @@
 //! is `[count, start_0 .. start_{count-1}, (list_0, len_0) .. ]` (destination-port interval
 //! starts, then each interval's candidate list as offset and length in words, or, when the
 //! length word has the [`SPLIT`] bit, the offset of a peer-address split whose intervals point
-//! at lists); a candidate list is rule ids (with [`PORTS_CHECKED`] when the list's port
-//! interval already satisfies the rule's destination ports), each Pass rule followed by the
-//! word index where the run resumes (after its group). `other_bucket == NONE` when every protocol has its own.
+//! at lists); a candidate list holds each rule's id with what the matcher can check without
+//! its entry (`candidate`: a filter set, destination ports already satisfied, and for a Pass
+//! the word index where the run resumes after its group). `other_bucket == NONE` when every protocol has its own.
 //! A program's words are contiguous, so a lookup reads a few adjacent cache lines.
 
 use std::net::IpAddr;
 
 use rustc_hash::FxHashMap;
 
+use super::candidate;
 use super::peer_split::{self, Peer, SPLIT, SplitPolicy};
 use super::rules::{Entry, EntryAction, NONE, RuleId, RuleTableBuilder, SideMatch};
 use super::sets::SetRanges;
 use crate::flow::IpProto;
-
-/// Flag on a candidate word: the rule's (numeric) destination ports hold every flow that
-/// reaches this list, so the matcher skips that check — and the port-list loads it costs.
-pub(crate) const PORTS_CHECKED: u32 = 1 << 31;
 
 /// Builds one program: rules in evaluation order, split into groups.
 #[derive(Debug, Default)]
@@ -401,11 +398,8 @@ impl<'a> Layout<'a> {
     }
 
     fn intern(&mut self, list: Vec<(RuleId, u32)>, by_port: bool) -> u32 {
-        let list = encode(
-            prune(list, self.rules, by_port).collect(),
-            self.rules,
-            by_port,
-        );
+        let list: Vec<(RuleId, u32)> = prune(list, self.rules, by_port).collect();
+        let list = candidate::encode(&list, self.rules, self.program.peer, by_port);
         let lists = &mut self.lists;
         *self.interned.entry(list).or_insert_with_key(|list| {
             lists.push(list.clone());
@@ -442,36 +436,6 @@ impl<'a> Layout<'a> {
             words[word + 1] = len;
         }
     }
-}
-
-/// A candidate list's words: each rule id, and after a Pass rule the word index at which the
-/// run resumes (the first candidate of a later group, or the list's end). Only Pass rules need
-/// their group, so the list is about half the size of `(rule, group)` pairs.
-fn encode(list: Vec<(RuleId, u32)>, rules: &RuleTableBuilder, by_port: bool) -> Vec<u32> {
-    let is_pass = |r: RuleId| rules.get(r).is_some_and(|e| e.action == EntryAction::Pass);
-    let mut at = Vec::with_capacity(list.len() + 1);
-    let mut n = 0u32;
-    for &(r, _) in &list {
-        at.push(n);
-        n += 1 + u32::from(is_pass(r));
-    }
-    at.push(n);
-    let mut words = Vec::with_capacity(n as usize);
-    for (k, &(r, g)) in list.iter().enumerate() {
-        let checked = by_port
-            && rules
-                .get(r)
-                .is_some_and(|e| e.numeric_dst_ports().is_some());
-        words.push(if checked { r | PORTS_CHECKED } else { r });
-        if is_pass(r) {
-            let next = list[k..]
-                .iter()
-                .position(|&(_, g2)| g2 > g)
-                .map_or(list.len(), |d| k + d);
-            words.push(at[next]);
-        }
-    }
-    words
 }
 
 /// Drops candidates no flow can reach: the rest of a group after a rule that matches every
@@ -539,6 +503,8 @@ mod tests {
     use super::*;
     use crate::net::IpNet;
     use std::net::Ipv4Addr;
+
+    use super::super::candidate::{PORTS_CHECKED, rule_ids as ids};
 
     /// A peer no test rule constrains.
     const ANY: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
@@ -623,9 +589,8 @@ mod tests {
         let id = programs.add(b);
         // A deny matching everything, with no Pass before it in its group, ends the list.
         let p = programs.build(&rules, &SetRanges::default());
-        // `pass` is followed by where the run resumes: `after`, at word 3.
-        let (a, after) = (a | PORTS_CHECKED, after | PORTS_CHECKED);
-        assert_eq!(p.candidates(id, 6, 80, ANY), &[a, pass, 3, after, deny]);
+        // (`pass` is followed by where the run resumes: `after`.)
+        assert_eq!(ids(p.candidates(id, 6, 80, ANY)), [a, pass, after, deny]);
         let mut rules2 = RuleTableBuilder::default();
         let cp = rules2.push(cond(EntryAction::Pass));
         let d = rules2.push(with(EntryAction::Deny));
@@ -640,7 +605,7 @@ mod tests {
         let id = programs.add(b);
         let p = programs.build(&rules2, &SetRanges::default());
         // A conditional Pass before it: the next group stays reachable.
-        assert_eq!(p.candidates(id, 6, 80, ANY), &[cp | PORTS_CHECKED, 3, d, x]);
+        assert_eq!(ids(p.candidates(id, 6, 80, ANY)), [cp, d, x]);
     }
 
     /// An Allow from peers in set `set`.
@@ -678,20 +643,24 @@ mod tests {
         let p = programs.build(&rules, &ranges);
         let peer = |s: &str| s.parse::<IpAddr>().unwrap();
         let v4 = |k: usize| [bounded[k], everywhere, catch_all];
-        assert_eq!(p.candidates(id, 6, 80, peer("10.9.7.1")), &v4(7));
-        assert_eq!(p.candidates(id, 6, 80, peer("10.9.39.255")), &v4(39));
+        assert_eq!(ids(p.candidates(id, 6, 80, peer("10.9.7.1"))), &v4(7));
+        assert_eq!(ids(p.candidates(id, 6, 80, peer("10.9.39.255"))), &v4(39));
         let outside = [everywhere, catch_all];
-        assert_eq!(p.candidates(id, 6, 80, peer("10.9.40.0")), &outside);
-        assert_eq!(p.candidates(id, 6, 80, peer("0.0.0.0")), &outside);
-        assert_eq!(p.candidates(id, 6, 80, peer("255.255.255.255")), &outside);
+        assert_eq!(ids(p.candidates(id, 6, 80, peer("10.9.40.0"))), &outside);
+        assert_eq!(ids(p.candidates(id, 6, 80, peer("0.0.0.0"))), &outside);
         assert_eq!(
-            p.candidates(id, 6, 80, peer("fd00::9")),
-            &[v6_rule, catch_all]
+            ids(p.candidates(id, 6, 80, peer("255.255.255.255"))),
+            &outside
         );
-        assert_eq!(p.candidates(id, 6, 80, peer("fd00:0:0:1::")), &[catch_all]);
-        assert_eq!(p.candidates(id, 6, 80, peer("::")), &[catch_all]);
+        let v6 = ids(p.candidates(id, 6, 80, peer("fd00::9")));
+        assert_eq!(v6, &[v6_rule, catch_all]);
+        assert_eq!(
+            ids(p.candidates(id, 6, 80, peer("fd00:0:0:1::"))),
+            &[catch_all]
+        );
+        assert_eq!(ids(p.candidates(id, 6, 80, peer("::"))), &[catch_all]);
         let top = peer("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
-        assert_eq!(p.candidates(id, 6, 80, top), &outside);
+        assert_eq!(ids(p.candidates(id, 6, 80, top)), &outside);
         // Other protocols never reach the TCP rules.
         assert!(p.candidates(id, 17, 80, peer("10.9.7.1")).is_empty());
     }
@@ -718,7 +687,7 @@ mod tests {
         let (a, b) = (programs.add(short), programs.add(unbounded));
         let p = programs.build(&rules, &ranges);
         let peer: IpAddr = "10.9.3.3".parse().unwrap();
-        assert_eq!(p.candidates(a, 6, 80, peer).len(), 8);
-        assert_eq!(p.candidates(b, 6, 80, peer).len(), 40);
+        assert_eq!(ids(p.candidates(a, 6, 80, peer)).len(), 8);
+        assert_eq!(ids(p.candidates(b, 6, 80, peer)).len(), 40);
     }
 }

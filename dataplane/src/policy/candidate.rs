@@ -1,0 +1,188 @@
+//! Candidate words: how a candidate list names each rule, together with what the matcher may
+//! know without reading the rule's entry (a 64-byte line, most often a cache miss).
+//!
+//! Contract: a list is a sequence of entries; an entry is a rule word, then the rule's filter
+//! set if the word has [`FILTERED`], then, for a Pass rule ([`PASS`]), the word index at which
+//! the run resumes after the rule's group. A filter set is a necessary condition of the rule:
+//! the flow's peer address (source or destination, [`FILTER_DST`]) must belong to it for the
+//! rule to match, so a candidate whose filter fails is skipped without loading its entry.
+//! [`PORTS_CHECKED`]: the list's destination-port interval lies inside the rule's (numeric)
+//! destination ports. Rule ids are below [`RULE_LIMIT`].
+
+use super::peer_split::Peer;
+use super::rules::{Entry, EntryAction, RuleId, RuleTableBuilder};
+use super::sets::SetId;
+
+/// The rule's destination ports hold every flow reaching this list.
+pub(crate) const PORTS_CHECKED: u32 = 1 << 31;
+/// A filter set word follows.
+pub(crate) const FILTERED: u32 = 1 << 30;
+/// The filter applies to the destination address (else the source).
+pub(crate) const FILTER_DST: u32 = 1 << 29;
+/// The rule is a Pass: its resume index follows (after the filter word, if any).
+pub(crate) const PASS: u32 = 1 << 28;
+/// Rule ids must be below this (268 million rules, 17 GB of entries: no real limit).
+pub const RULE_LIMIT: u32 = PASS;
+
+/// One decoded entry of a candidate list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Candidate {
+    pub(crate) rule: RuleId,
+    pub(crate) ports_checked: bool,
+    /// (on the destination side, set).
+    pub(crate) filter: Option<(bool, SetId)>,
+    /// For a Pass: where the run resumes when it matches.
+    pub(crate) resume: Option<usize>,
+    /// Index of the next entry.
+    pub(crate) next: usize,
+}
+
+/// The entry at word `i` of `words`, if there is a whole one.
+#[inline]
+pub(crate) fn decode(words: &[u32], i: usize) -> Option<Candidate> {
+    let word = *words.get(i)?;
+    let mut next = i + 1;
+    let filter = if word & FILTERED != 0 {
+        let set = *words.get(next)?;
+        next += 1;
+        Some((word & FILTER_DST != 0, set))
+    } else {
+        None
+    };
+    let resume = if word & PASS != 0 {
+        let at = *words.get(next)? as usize;
+        next += 1;
+        Some(at.max(next))
+    } else {
+        None
+    };
+    Some(Candidate {
+        rule: word & (RULE_LIMIT - 1),
+        ports_checked: word & PORTS_CHECKED != 0,
+        filter,
+        resume,
+        next,
+    })
+}
+
+/// The rule ids of a candidate list, in order (for tests and statistics).
+pub fn rule_ids(words: &[u32]) -> Vec<RuleId> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(c) = decode(words, i) {
+        out.push(c.rule);
+        i = c.next;
+    }
+    out
+}
+
+/// A necessary set of the rule's peer: its CIDR set, else its selector set, on the side that is
+/// the peer for programs of `peer`.
+fn filter_of(e: &Entry, peer: Peer) -> Option<(bool, SetId)> {
+    let (dst, side) = match peer {
+        Peer::Source => (false, &e.matcher.src),
+        Peer::Destination => (true, &e.matcher.dst),
+    };
+    side.nets.or(side.selector).map(|set| (dst, set))
+}
+
+/// Encode `list` (rules and their groups, in order) for programs whose peer is `peer`;
+/// `by_port`: the list is a destination-port interval's.
+pub(crate) fn encode(
+    list: &[(RuleId, u32)],
+    rules: &RuleTableBuilder,
+    peer: Peer,
+    by_port: bool,
+) -> Vec<u32> {
+    let words_of = |r: RuleId| -> Vec<u32> {
+        let Some(e) = rules.get(r) else {
+            return vec![r];
+        };
+        let mut word = r;
+        if by_port && e.numeric_dst_ports().is_some() {
+            word |= PORTS_CHECKED;
+        }
+        let filter = filter_of(e, peer);
+        if let Some((dst, _)) = filter {
+            word |= FILTERED | if dst { FILTER_DST } else { 0 };
+        }
+        if e.action == EntryAction::Pass {
+            word |= PASS;
+        }
+        let mut words = vec![word];
+        words.extend(filter.map(|(_, set)| set));
+        words
+    };
+    let heads: Vec<Vec<u32>> = list.iter().map(|(r, _)| words_of(*r)).collect();
+    // Word index of each entry (and of the list's end).
+    let mut at = Vec::with_capacity(list.len() + 1);
+    let mut n = 0usize;
+    for head in &heads {
+        at.push(n);
+        n += head.len() + usize::from(head[0] & PASS != 0);
+    }
+    at.push(n);
+    let mut words = Vec::with_capacity(n);
+    for (k, head) in heads.iter().enumerate() {
+        words.extend_from_slice(head);
+        if head[0] & PASS != 0 {
+            let group = list[k].1;
+            let next = list[k..]
+                .iter()
+                .position(|&(_, g)| g > group)
+                .map_or(list.len(), |d| k + d);
+            words.push(at[next] as u32);
+        }
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::decision::Origin;
+    use super::super::rules::Match;
+    use super::*;
+
+    fn rule(action: EntryAction, src_set: Option<SetId>) -> Entry {
+        let mut matcher = Match::default();
+        matcher.src.selector = src_set;
+        Entry {
+            action,
+            origin: Origin::Profile,
+            matcher,
+        }
+    }
+
+    #[test]
+    fn entries_round_trip_with_filters_and_resume_indexes() {
+        let mut rules = RuleTableBuilder::default();
+        let a = rules.push(rule(EntryAction::Allow, Some(7)));
+        let pass = rules.push(rule(EntryAction::Pass, Some(9)));
+        let b = rules.push(rule(EntryAction::Deny, None));
+        let c = rules.push(rule(EntryAction::Allow, None));
+        let list = [(a, 0), (pass, 0), (b, 0), (c, 1)];
+        let words = encode(&list, &rules, Peer::Source, false);
+        assert_eq!(rule_ids(&words), vec![a, pass, b, c]);
+        let first = decode(&words, 0).unwrap();
+        assert_eq!(first.filter, Some((false, 7)));
+        assert_eq!(first.resume, None);
+        let second = decode(&words, first.next).unwrap();
+        assert_eq!(second.filter, Some((false, 9)));
+        // The Pass resumes at c, the first entry of the next group.
+        let third = decode(&words, second.next).unwrap();
+        let fourth = decode(&words, third.next).unwrap();
+        assert_eq!(fourth.rule, c);
+        assert_eq!(second.resume, Some(third.next));
+        assert_eq!(decode(&words, fourth.next), None);
+        // For egress programs the source side is not the peer: no filter.
+        let words = encode(&list, &rules, Peer::Destination, false);
+        assert_eq!(decode(&words, 0).unwrap().filter, None);
+    }
+
+    #[test]
+    fn truncated_lists_decode_to_nothing() {
+        assert_eq!(decode(&[FILTERED], 0), None);
+        assert_eq!(decode(&[PASS], 0), None);
+        assert_eq!(decode(&[], 0), None);
+    }
+}
