@@ -80,7 +80,7 @@ fn compiled_agrees_with_reference_on_random_stores() {
 fn compiled_agrees_with_reference_when_every_list_is_split() {
     let (mut valid, mut flows, mut splits) = (0, 0, 0);
     for seed in 0..400u64 {
-        let yaml = storegen::store_yaml_with(seed, if seed % 2 == 0 { 6 } else { 40 });
+        let yaml = storegen::store_yaml_with(seed, if seed.is_multiple_of(2) { 6 } else { 40 });
         let ((ok, n), s) = check_store(seed, &yaml, 60, SplitPolicy::ALWAYS);
         valid += usize::from(ok);
         flows += n;
@@ -98,15 +98,22 @@ fn compiled_agrees_with_reference_when_every_list_is_split() {
 #[test]
 #[ignore = "long run: cargo test --release -p palisade-control --test differential -- --ignored"]
 fn compiled_agrees_with_reference_on_a_million_flows() {
-    let (mut valid, mut flows) = (0usize, 0usize);
+    let (mut valid, mut flows, mut splits) = (0usize, 0usize, 0usize);
     let mut seed = 1_000_000u64;
     while flows < 1_000_000 {
-        let (ok, n) = check_seed(seed, 200);
+        // Every fourth store is large and compiled with every list split by peer address.
+        let ((ok, n), s) = if seed.is_multiple_of(4) {
+            let yaml = storegen::store_yaml_with(seed, 40);
+            check_store(seed, &yaml, 200, SplitPolicy::ALWAYS)
+        } else {
+            (check_seed(seed, 200), 0)
+        };
         valid += usize::from(ok);
         flows += n;
+        splits += s;
         seed += 1;
     }
-    eprintln!("differential (long): {valid} stores, {flows} flows agreed");
+    eprintln!("differential (long): {valid} stores, {flows} flows agreed, {splits} splits");
 }
 
 #[test]
