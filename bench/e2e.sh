@@ -236,8 +236,9 @@ proc_ticks() {
 # $tmp/results and prints the per-round line.
 measure() {
     local r=$1 cfg=$2 t=$3 tg
-    ip netns exec "$PA" taskset -c "$GEN_CPU" trafgen -o eth0 -c "$tmp/$t.cfg" -P 1 --no-sock-mem -Q -C \
-        >/dev/null 2>&1 &
+    # Its own process group (setsid execs in place: $! is trafgen), stopped as a group.
+    setsid ip netns exec "$PA" taskset -c "$GEN_CPU" trafgen -o eth0 -c "$tmp/$t.cfg" -P 1 \
+        --no-sock-mem -Q -C >/dev/null 2>&1 &
     tg=$!
     sleep "$WARMUP"
     local rx0 tx0 c0 p0 t0 rx1 tx1 c1 p1 t1
@@ -252,7 +253,7 @@ measure() {
     t1=$(date +%s.%N)
     read -r c1 <<<"$(cpu_ticks | tr ' ' ,)"
     p1=$(proc_ticks)
-    stop_pid "$tg"
+    stop_group "$tg"
     if ! kill -0 "${fwd_pid:-$$}" 2>/dev/null; then
         log "$cfg: forwarder died during the measurement"
         return 1

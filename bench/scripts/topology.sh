@@ -84,6 +84,9 @@ kernel_forwarding() {
 topo_down() {
     local ns
     for ns in "${topo_made[@]}"; do
+        # Whatever still runs inside (a generator's forked worker, say) would outlive the
+        # namespace's name and keep sending: kill it first.
+        ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
         ip netns del "$ns" 2>/dev/null || true
     done
     topo_made=()
@@ -120,6 +123,16 @@ stop_pid() {
     wait "$pid" 2>/dev/null || true
     kill "$watchdog" 2>/dev/null || true
     wait "$watchdog" 2>/dev/null || true
+}
+
+# stop_group PID: like stop_pid for a process started with `setsid` (so PID leads its own
+# process group): signals the whole group, so forked workers (trafgen forks one per CPU and
+# does not take them down on SIGTERM) stop too.
+stop_group() {
+    local pid=$1
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    stop_pid "$pid"
+    kill -KILL -- "-$pid" 2>/dev/null || true
 }
 
 # trafgen_conf FILE one-flow|new-flows|slow: 64-byte UDP frames pod a -> pod b (a single flow,
