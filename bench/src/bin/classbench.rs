@@ -45,6 +45,18 @@ struct Report {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(mode) = std::env::var_os("CLASSBENCH_PROFILE") {
+        return match profile(&mode.to_string_lossy(), &args) {
+            Ok(message) => {
+                eprintln!("{message}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("classbench: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     match run(&args) {
         Ok(report) => match serde_json::to_string(&report) {
             Ok(line) => {
@@ -138,6 +150,33 @@ fn run(args: &Args) -> Result<Report, Box<dyn std::error::Error>> {
         mismatches,
         bytes: classifier.heap_bytes(),
     })
+}
+
+/// `CLASSBENCH_PROFILE=build|lookup` (a tuning aid for callgrind/perf, no JSON line): one build,
+/// then for `lookup` `repeat` batched passes over the trace; no linear reference. Returns the
+/// message to print.
+fn profile(mode: &str, args: &Args) -> Result<String, Box<dyn std::error::Error>> {
+    let rules = read_rules(&args.rules)?;
+    let headers = &read_trace(&args.trace)?.headers;
+    let t = Instant::now();
+    let classifier = black_box(Classifier::build_with(&rules, options()?)?);
+    let build_ms = t.elapsed().as_secs_f64() * 1e3;
+    let mut out = vec![None; headers.len()];
+    let mut found = 0usize;
+    match mode {
+        "build" => {}
+        "lookup" => {
+            for _ in 0..args.repeat {
+                classifier.lookup_batch(black_box(headers), &mut out);
+                found += out.iter().filter(|o| o.is_some()).count();
+            }
+        }
+        _ => return Err(format!("CLASSBENCH_PROFILE={mode:?}: expected build or lookup").into()),
+    }
+    Ok(format!(
+        "profile {mode}: build {build_ms:.3} ms, {} bytes, {found} matches (no JSON line)",
+        classifier.heap_bytes()
+    ))
 }
 
 /// First-match answers by linear scan, split across the available cores.
