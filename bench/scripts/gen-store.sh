@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Writes the benchmark policy store used by bench/e2e.sh and bench/reload.sh.
 #
-#   bench/scripts/gen-store.sh DIR NODE POLICIES RULES_PER_POLICY [VARIANT]
+#   bench/scripts/gen-store.sh DIR NODE POLICIES RULES_PER_POLICY [VARIANT [ALLOW_A]]
 #
 # DIR/inventory.yaml: namespaces x and y; pod a (x, 10.81.0.1, host interface ha) and pod b
 # (y, 10.81.0.2, host interface hb), both on node NODE.
@@ -13,13 +13,20 @@
 # (namespaceSelector x + podSelector a) to UDP 9000-9999 and TCP 9001. So every packet from a
 # to b is decided against all POLICIES * RULES_PER_POLICY non-matching rules and one match.
 # VARIANT (default 0) shifts every CIDR: two variants are different stores with the same shape.
+# ALLOW_A=0 (default 1) leaves zz-allow-a out: pod b stays isolated by the rules-* policies, so
+# everything from pod a to pod b is denied (bench/reload.sh flips the probe's verdict with it).
+# At most 64,000 rules in all (the /32s live in 10.V.0.1 - 10.V.255.250).
 set -euo pipefail
 
 if [ "$#" -lt 4 ]; then
-    echo "usage: $0 DIR NODE POLICIES RULES_PER_POLICY [VARIANT]" >&2
+    echo "usage: $0 DIR NODE POLICIES RULES_PER_POLICY [VARIANT [ALLOW_A]]" >&2
     exit 2
 fi
-dir=$1 node=$2 policies=$3 per=$4 variant=${5:-0}
+dir=$1 node=$2 policies=$3 per=$4 variant=${5:-0} allow_a=${6:-1}
+if [ $((policies * per)) -gt 64000 ]; then
+    echo "$0: $policies x $per rules: at most 64,000 distinct /32s fit" >&2
+    exit 2
+fi
 mkdir -p "$dir"
 rm -f "$dir/policy.yaml"
 
@@ -49,7 +56,7 @@ if [ "$policies" -eq 0 ]; then
     exit 0
 fi
 
-awk -v policies="$policies" -v per="$per" -v octet=$((200 + variant)) 'BEGIN {
+awk -v policies="$policies" -v per="$per" -v octet=$((200 + variant)) -v allow_a="$allow_a" 'BEGIN {
     k = 0
     for (p = 0; p < policies; p++) {
         printf "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
@@ -61,6 +68,7 @@ awk -v policies="$policies" -v per="$per" -v octet=$((200 + variant)) 'BEGIN {
             k++
         }
     }
+    if (allow_a == 0) exit
     printf "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
     printf "metadata: {name: zz-allow-a, namespace: y}\n"
     printf "spec:\n  podSelector: {matchLabels: {pod: b}}\n  policyTypes: [Ingress]\n  ingress:\n"
