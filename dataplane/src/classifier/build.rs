@@ -31,7 +31,10 @@ impl Default for BuildOptions {
     fn default() -> Self {
         Self {
             leaf_size: 8,
-            spfac: 4.0,
+            // 3, not 4: acl1_10k builds in ~13 instead of ~20 ms (-42 % instructions) into
+            // 1.56 instead of 2.26 MB, for +1-5 % lookup instructions and equal cache misses
+            // (module docs).
+            spfac: 3.0,
             max_cut_bits: 8,
             partition_bits: 8,
         }

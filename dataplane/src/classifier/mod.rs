@@ -39,10 +39,24 @@
 //! - Leaves as 4-byte rule indices into one packed table (instead of 32-byte rule copies):
 //!   memory halves (acl1_10k 2.26 -> 1.19 MB, fw1_100k 8.6 -> 5.6 MB) but lookups were not
 //!   faster (acl1_10k 56 -> 63..70 ns: one more dependent load per compared rule); not kept.
-//! - Space factor (`spfac`) 4 over 2 on acl1_10k: 2.26 MB / ~19 ms build against 0.99 MB /
-//!   ~8.5 ms, for 4.6 instead of 8.3 leaf rules compared and 498 instead of 599 instructions
-//!   per lookup (callgrind); wall-clock lookups were equal within this machine's noise. Kept 4
-//!   because lookups matter more than build time here; a per-set choice is open.
+//! - Space factor (`spfac`), acl1_10k: 2 builds in ~8.5 ms into 0.99 MB but compares 8.3 leaf
+//!   rules per lookup (299 vs 249 instructions in `lookup_batch`); 4 builds in ~20 ms into
+//!   2.26 MB; 3 (the default since 2026-11-22) in ~13 ms into 1.56 MB. 3 against 4, callgrind,
+//!   acl1 / fw1 / ipc1 10k: build instructions -42 / -41 / -16 %; lookup instructions +5 / +1
+//!   / +2 %, D1 misses within 3 %, L2 misses (1.25 MiB model) -11 / -2 / -4 %; 100k sets
+//!   within 1.5 %. Wall-clock lookups equal within this machine's noise. So 3 meets the build
+//!   goal (under 15 ms) at no measurable lookup cost.
+//! - Leaves as blocks of 8 rules laid out field by field (structure of arrays), scanned without
+//!   branches into a byte mask (safe code, left to the autovectoriser): branch mispredictions
+//!   per acl1_10k lookup 2.33 -> 1.45 (callgrind's model), but instructions 249 -> 405, D1
+//!   misses 3.6 -> 4.9 and memory +14 % (fw1_10k +250 %: its leaves are short, padding to 8
+//!   quadruples them); lookups 25-140 % slower (fw1 worst). The baseline x86-64 target has
+//!   only SSE2: the vectoriser turned half the lanes into scalar code, and unsigned compares
+//!   need extra instructions. Not kept; it needs AVX2 (a target feature, i.e. `unsafe` or a
+//!   build flag) to pay off.
+//! - Builder: folding the "every rule spans the whole region" pre-check into the counting pass
+//!   of `choose_cut`: +10 % build instructions (the pre-check stops at the first rule that does
+//!   not span, and skips the counting for all-wildcard dimensions). Not kept.
 //! - Not tried (time): bit-vector intersection (n-bit vectors per elementary interval and
 //!   field, quadratic memory), RFC (known to explode on fw-like sets), TupleMerge (reference
 //!   here ~137 ns on acl1_10k: one hash probe per tuple, serially).
@@ -50,7 +64,6 @@
 //! Current numbers and how to reproduce them: `bench/README.md`, "Classifier (ClassBench)".
 
 mod build;
-
 mod linear;
 mod spec;
 mod tree;
