@@ -97,10 +97,16 @@ fn run(args: &Args) -> Result<Report, Box<dyn std::error::Error>> {
             classifier.tree_stats()
         );
         let (mut t, mut st, mut rc) = (0, 0, 0);
+        let mut steps_histogram = vec![0usize; 1];
         for h in headers {
             let c = classifier.lookup_cost(h);
             (t, st, rc) = (t + c.trees, st + c.steps, rc + c.rules_compared);
+            if steps_histogram.len() <= c.steps {
+                steps_histogram.resize(c.steps + 1, 0);
+            }
+            steps_histogram[c.steps] += 1;
         }
+        eprintln!("lookups by node steps (0, 1, ..): {steps_histogram:?}");
         let n = packets.max(1) as f64;
         eprintln!(
             "per lookup: {:.2} trees, {:.2} steps, {:.2} rules compared",
