@@ -24,18 +24,27 @@ pub struct Loaded {
 }
 
 /// Load every `*.yaml`, `*.yml` and `*.json` below `dir`, in sorted path order.
+///
+/// Large stores are parsed on several threads (see `super::parallel`); the result, errors
+/// included, is the same as parsing file after file, document after document.
 pub fn load_dir(dir: &Path) -> Result<Loaded, StoreError> {
     let mut files = Vec::new();
     collect_files(dir, &mut files)?;
     files.sort();
-    let mut loaded = Loaded::default();
+    let mut texts = Vec::with_capacity(files.len());
     for file in files {
         let text = std::fs::read_to_string(&file).map_err(|source| StoreError::Io {
             path: file.clone(),
             source,
         })?;
-        load_text(&file, &text, &mut loaded)?;
+        texts.push((file, text));
     }
+    let inputs: Vec<(&Path, &str)> = texts
+        .iter()
+        .map(|(file, text)| (file.as_path(), text.as_str()))
+        .collect();
+    let mut loaded = Loaded::default();
+    super::parallel::load_files(&inputs, &mut loaded)?;
     Ok(loaded)
 }
 
@@ -60,6 +69,17 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), StoreError> {
 
 /// Parse one file's text (YAML, possibly multi-document; or JSON) into `loaded`.
 pub fn load_text(file: &Path, text: &str, loaded: &mut Loaded) -> Result<(), StoreError> {
+    super::parallel::load_files(&[(file, text)], loaded)
+}
+
+/// Parse `text` as the file `file` on this thread, numbering its documents from 1: the
+/// reference the parallel loader must agree with. Returns how many documents the text held
+/// (empty ones included).
+pub(super) fn load_text_sequential(
+    file: &Path,
+    text: &str,
+    loaded: &mut Loaded,
+) -> Result<usize, StoreError> {
     let is_json = file.extension().and_then(|e| e.to_str()) == Some("json");
     if is_json {
         let origin = Origin {
@@ -71,9 +91,12 @@ pub fn load_text(file: &Path, text: &str, loaded: &mut Loaded) -> Result<(), Sto
             origin: origin.clone(),
             message: e.to_string(),
         })?;
-        return load_document(origin, value, loaded);
+        load_document(origin, value, loaded)?;
+        return Ok(1);
     }
+    let mut count = 0;
     for (index, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        count = index + 1;
         let origin = Origin {
             file: file.to_path_buf(),
             document: index + 1,
@@ -85,7 +108,7 @@ pub fn load_text(file: &Path, text: &str, loaded: &mut Loaded) -> Result<(), Sto
         })?;
         load_document(origin, value, loaded)?;
     }
-    Ok(())
+    Ok(count)
 }
 
 fn load_document(origin: Origin, value: Value, loaded: &mut Loaded) -> Result<(), StoreError> {

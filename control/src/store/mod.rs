@@ -6,6 +6,7 @@
 
 mod load;
 mod objects;
+mod parallel;
 
 pub use load::{Loaded, LoadedObject, load_dir, load_text};
 pub use objects::{Store, Warning};
