@@ -6,7 +6,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
 
-use super::load::{Loaded, load_dir};
+use super::load::{Loaded, LoadedObject, load_dir};
+use super::parallel::{PARALLEL_MIN_OBJECTS, map_in_parallel};
 use crate::error::{FieldError, Origin, StoreError};
 use crate::inventory::{Endpoint, InventoryBuilder, NetworkSet};
 use crate::model::calico::{Object, TierSpec};
@@ -149,10 +150,14 @@ impl Store {
                 _ => {}
             }
         }
-        // Pass 2: endpoints, sets and policies.
+        // Pass 2: endpoints, sets and policies. Policies translate independently of each
+        // other and of the inventory, so that is done up front on all cores; the results are
+        // taken in object order, so the first error is the one a sequential pass would meet.
+        let mut translated = map_in_parallel(&loaded.objects, translate).into_iter();
         for obj in &loaded.objects {
             let origin = &obj.origin;
             let err = |e| StoreError::invalid(origin, e);
+            let policy = translated.next().flatten();
             match &obj.resource {
                 Resource::Pod(pod) => inventory.add_pod(origin, pod)?,
                 Resource::WorkloadEndpoint(w) => inventory.add_workload_endpoint(origin, w)?,
@@ -160,25 +165,14 @@ impl Store {
                 Resource::NetworkSet(kind, set) => {
                     inventory.add_network_set(origin, *kind == ResourceKind::NetworkSet, set)?
                 }
-                Resource::K8sNetworkPolicy(np) => store.policies.push(
-                    translate_k8s_policy(PolicyKind::Knp, &np.metadata, &np.spec, false)
-                        .map_err(err)?,
-                ),
-                Resource::StagedK8sPolicy(sp) => {
-                    let delete =
-                        parse_staged_action(sp.spec.staged_action.as_deref()).map_err(err)?;
-                    store.policies.push(
-                        translate_k8s_policy(
-                            PolicyKind::Sknp,
-                            &sp.metadata,
-                            &sp.spec.to_k8s_spec(),
-                            delete,
-                        )
-                        .map_err(err)?,
-                    );
+                Resource::K8sNetworkPolicy(_) | Resource::StagedK8sPolicy(_) => {
+                    if let Some(policy) = policy {
+                        store.policies.push(policy.map_err(err)?);
+                    }
                 }
-                Resource::CalicoPolicy(kind, p) => {
-                    let policy = translate_calico_policy(*kind, p).map_err(err)?;
+                Resource::CalicoPolicy(..) => {
+                    let Some(policy) = policy else { continue };
+                    let policy = policy.map_err(err)?;
                     if !tiers.contains_key(&policy.tier) {
                         return Err(err(FieldError::new(
                             "spec.tier",
@@ -197,8 +191,7 @@ impl Store {
         store.endpoints = endpoints;
         store.network_sets = network_sets;
         store.tiers = tiers.into_values().collect();
-        store.enforced = build_tier_view(&store.tiers, &store.policies, false);
-        store.staged = build_tier_view(&store.tiers, &store.policies, true);
+        (store.enforced, store.staged) = build_tier_views(&store.tiers, &store.policies);
         store.by_addr = store
             .endpoints
             .iter()
@@ -212,6 +205,44 @@ impl Store {
     pub fn endpoint_by_addr(&self, addr: IpAddr) -> Option<&Endpoint> {
         self.by_addr.get(&addr).map(|&i| &self.endpoints[i])
     }
+}
+
+/// The policy an object translates to, if it is a policy.
+fn translate(obj: &LoadedObject) -> Option<Result<Policy, FieldError>> {
+    Some(match &obj.resource {
+        Resource::K8sNetworkPolicy(np) => {
+            translate_k8s_policy(PolicyKind::Knp, &np.metadata, &np.spec, false)
+        }
+        Resource::StagedK8sPolicy(sp) => parse_staged_action(sp.spec.staged_action.as_deref())
+            .and_then(|delete| {
+                translate_k8s_policy(
+                    PolicyKind::Sknp,
+                    &sp.metadata,
+                    &sp.spec.to_k8s_spec(),
+                    delete,
+                )
+            }),
+        Resource::CalicoPolicy(kind, p) => translate_calico_policy(*kind, p),
+        _ => return None,
+    })
+}
+
+/// The enforced and the staged tier views, built side by side when the store is large.
+fn build_tier_views(tiers: &[TierDef], policies: &[Policy]) -> (TierView, TierView) {
+    if policies.len() < PARALLEL_MIN_OBJECTS {
+        return (
+            build_tier_view(tiers, policies, false),
+            build_tier_view(tiers, policies, true),
+        );
+    }
+    std::thread::scope(|scope| {
+        let staged = scope.spawn(|| build_tier_view(tiers, policies, true));
+        let enforced = build_tier_view(tiers, policies, false);
+        match staged.join() {
+            Ok(staged) => (enforced, staged),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
 }
 
 fn tier_def(t: &Object<TierSpec>) -> Result<TierDef, FieldError> {

@@ -9,6 +9,9 @@
 //! batches before them. A file holding directives (`%`) or document-end markers (`...`) is
 //! one batch. Whenever any batch of a file fails, that file is parsed again sequentially and
 //! its result taken: the error message and numbering never depend on the cut.
+//!
+//! `map_in_parallel` is the same idea for per-object work after parsing (policy translation):
+//! contiguous slices on scoped threads, results in item order.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,6 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::load::{Loaded, load_text_sequential};
 use crate::error::StoreError;
 
+/// Below this many objects, per-object work is not worth a thread.
+pub(super) const PARALLEL_MIN_OBJECTS: usize = 512;
 /// Below this many bytes in all, threads cost more than they save.
 const MIN_PARALLEL_BYTES: usize = 256 * 1024;
 /// The smallest batch worth a parser of its own.
@@ -105,6 +110,33 @@ fn missing_batch() -> BatchResult {
     Err(StoreError::Io {
         path: "<store>".into(),
         source: std::io::Error::other("a parser thread did not finish"),
+    })
+}
+
+/// `f` applied to every item, on the machine's cores when there are many items; results in
+/// item order.
+pub(super) fn map_in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if workers < 2 || items.len() < PARALLEL_MIN_OBJECTS {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let f = &f;
+        let mut chunks = items.chunks(chunk);
+        let first = chunks.next().unwrap_or_default();
+        let handles: Vec<_> = chunks
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        let mut out: Vec<R> = first.iter().map(f).collect();
+        out.reserve(items.len() - out.len());
+        for handle in handles {
+            match handle.join() {
+                Ok(part) => out.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
     })
 }
 
