@@ -17,7 +17,7 @@ pub struct LoadedObject {
 }
 
 /// What loading produced: objects in file order, plus skipped kinds.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Loaded {
     pub objects: Vec<LoadedObject>,
     pub skipped: Vec<(Origin, String)>,
@@ -28,6 +28,18 @@ pub struct Loaded {
 /// Large stores are parsed on several threads (see `super::parallel`); the result, errors
 /// included, is the same as parsing file after file, document after document.
 pub fn load_dir(dir: &Path) -> Result<Loaded, StoreError> {
+    let texts = read_dir_texts(dir)?;
+    let inputs: Vec<(&Path, &str)> = texts
+        .iter()
+        .map(|(file, text)| (file.as_path(), text.as_str()))
+        .collect();
+    let mut loaded = Loaded::default();
+    super::parallel::load_files(&inputs, &mut loaded)?;
+    Ok(loaded)
+}
+
+/// Every manifest file below `dir` with its text, in sorted path order.
+pub(super) fn read_dir_texts(dir: &Path) -> Result<Vec<(PathBuf, String)>, StoreError> {
     let mut files = Vec::new();
     collect_files(dir, &mut files)?;
     files.sort();
@@ -39,13 +51,7 @@ pub fn load_dir(dir: &Path) -> Result<Loaded, StoreError> {
         })?;
         texts.push((file, text));
     }
-    let inputs: Vec<(&Path, &str)> = texts
-        .iter()
-        .map(|(file, text)| (file.as_path(), text.as_str()))
-        .collect();
-    let mut loaded = Loaded::default();
-    super::parallel::load_files(&inputs, &mut loaded)?;
-    Ok(loaded)
+    Ok(texts)
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), StoreError> {

@@ -41,25 +41,37 @@ type BatchResult = Result<(Loaded, usize), StoreError>;
 /// Parse `files` (path, text) into `loaded`, in order, using the machine's cores for large
 /// stores.
 pub(super) fn load_files(files: &[(&Path, &str)], loaded: &mut Loaded) -> Result<(), StoreError> {
+    for part in load_files_each(files)? {
+        loaded.objects.extend(part.objects);
+        loaded.skipped.extend(part.skipped);
+    }
+    Ok(())
+}
+
+/// Parse `files` (path, text), one `Loaded` per file; on failure the error the sequential
+/// loader meets first.
+pub(super) fn load_files_each(files: &[(&Path, &str)]) -> Result<Vec<Loaded>, StoreError> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let total: usize = files.iter().map(|(_, text)| text.len()).sum();
     if workers < 2 || total < MIN_PARALLEL_BYTES {
-        for (file, text) in files {
-            load_text_sequential(file, text, loaded)?;
-        }
-        return Ok(());
+        return files
+            .iter()
+            .map(|(file, text)| {
+                let mut part = Loaded::default();
+                load_text_sequential(file, text, &mut part).map(|_| part)
+            })
+            .collect();
     }
     let target = (total / (workers * BATCHES_PER_WORKER)).max(MIN_BATCH_BYTES);
-    load_files_with(files, loaded, workers, target)
+    load_files_with(files, workers, target)
 }
 
-/// `load_files` with the thread count and batch size given.
+/// `load_files_each` with the thread count and batch size given.
 fn load_files_with(
     files: &[(&Path, &str)],
-    loaded: &mut Loaded,
     workers: usize,
     target: usize,
-) -> Result<(), StoreError> {
+) -> Result<Vec<Loaded>, StoreError> {
     let mut batches = Vec::new();
     for (index, (file, text)) in files.iter().enumerate() {
         let is_json = file.extension().and_then(|e| e.to_str()) == Some("json");
@@ -71,6 +83,7 @@ fn load_files_with(
         batches.extend(pieces.into_iter().map(|text| Batch { file: index, text }));
     }
     let mut results = parse_batches(files, &batches, workers);
+    let mut out = Vec::with_capacity(files.len());
     let mut next = 0;
     for (index, (file, text)) in files.iter().enumerate() {
         let end = batches[next..]
@@ -82,9 +95,11 @@ fn load_files_with(
             .map(|r| r.unwrap_or_else(missing_batch))
             .collect();
         next = end;
+        let mut loaded = Loaded::default();
         if file_results.iter().any(Result::is_err) {
             // The sequential parse names the first error exactly as it always has.
-            load_text_sequential(file, text, loaded)?;
+            load_text_sequential(file, text, &mut loaded)?;
+            out.push(loaded);
             continue;
         }
         let mut offset = 0;
@@ -100,8 +115,9 @@ fn load_files_with(
             }
             offset += count;
         }
+        out.push(loaded);
     }
-    Ok(())
+    Ok(out)
 }
 
 /// A batch without a result (every batch gets one: a worker that panics takes the loader

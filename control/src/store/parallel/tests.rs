@@ -53,7 +53,10 @@ fn sequential(files: &[(&Path, &str)]) -> Result<Loaded, StoreError> {
 
 fn parallel(files: &[(&Path, &str)], target: usize) -> Result<Loaded, StoreError> {
     let mut loaded = Loaded::default();
-    load_files_with(files, &mut loaded, 3, target)?;
+    for part in load_files_with(files, 3, target)? {
+        loaded.objects.extend(part.objects);
+        loaded.skipped.extend(part.skipped);
+    }
     Ok(loaded)
 }
 
