@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::typed::Parsed;
 use crate::error::{FieldError, Origin, StoreError};
 use crate::model::{Resource, ResourceKind};
 
@@ -80,8 +81,53 @@ pub fn load_text(file: &Path, text: &str, loaded: &mut Loaded) -> Result<(), Sto
 
 /// Parse `text` as the file `file` on this thread, numbering its documents from 1: the
 /// reference the parallel loader must agree with. Returns how many documents the text held
-/// (empty ones included).
+/// (empty ones included). YAML documents are parsed straight into the typed model
+/// (`super::typed`); if any of them fails, the text is parsed again through
+/// `serde_json::Value`, which is what names the error (file, document, field path).
 pub(super) fn load_text_sequential(
+    file: &Path,
+    text: &str,
+    loaded: &mut Loaded,
+) -> Result<usize, StoreError> {
+    let is_json = file.extension().and_then(|e| e.to_str()) == Some("json");
+    if !is_json {
+        let (objects, skipped) = (loaded.objects.len(), loaded.skipped.len());
+        if let Some(count) = load_yaml_typed(file, text, loaded) {
+            return Ok(count);
+        }
+        loaded.objects.truncate(objects);
+        loaded.skipped.truncate(skipped);
+    }
+    load_text_via_value(file, text, loaded)
+}
+
+/// The one-pass parse of a YAML text; `None` if any document failed.
+pub(super) fn load_yaml_typed(file: &Path, text: &str, loaded: &mut Loaded) -> Option<usize> {
+    let mut count = 0;
+    for (index, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
+        count = index + 1;
+        let origin = Origin {
+            file: file.to_path_buf(),
+            document: index + 1,
+            item: None,
+        };
+        match super::typed::parse_document(document).ok()? {
+            Parsed::Empty => {}
+            Parsed::Object(kind, resource) => loaded.objects.push(LoadedObject {
+                origin,
+                kind,
+                resource,
+            }),
+            Parsed::Skipped(kind) => loaded.skipped.push((origin, kind)),
+            Parsed::Value(value) => load_document(origin, value, loaded).ok()?,
+        }
+    }
+    Some(count)
+}
+
+/// Parse a text through `serde_json::Value`, document by document: slower, and the source of
+/// every parse error.
+pub(super) fn load_text_via_value(
     file: &Path,
     text: &str,
     loaded: &mut Loaded,

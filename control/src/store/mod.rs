@@ -9,6 +9,8 @@ mod load;
 mod loader;
 mod objects;
 mod parallel;
+mod strict;
+mod typed;
 
 pub use load::{Loaded, LoadedObject, load_dir, load_text};
 pub use loader::StoreLoader;
