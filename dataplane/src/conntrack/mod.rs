@@ -88,6 +88,8 @@ mod stats;
 mod table;
 
 #[cfg(test)]
+mod batch_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;

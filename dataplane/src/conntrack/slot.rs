@@ -123,6 +123,20 @@ impl Slot {
         }
     }
 
+    /// Whether this slot holds `key`'s connection, for a caller holding the lock of a bucket
+    /// that indexes the slot: then its key words cannot change (a slot is rewritten only
+    /// while no bucket indexes it), so no sequence check is needed.
+    #[inline]
+    pub fn holds_locked(&self, key: &CtKey) -> bool {
+        let meta = self.w[META].load(Ordering::Relaxed);
+        (meta ^ key.meta) & super::key::META_KEY_MASK == 0
+            && self.w[A_LO].load(Ordering::Relaxed) == key.a_lo
+            && self.w[B_LO].load(Ordering::Relaxed) == key.b_lo
+            && (!key.is_v6()
+                || (self.w[A_HI].load(Ordering::Relaxed) == key.a_hi
+                    && self.w[B_HI].load(Ordering::Relaxed) == key.b_hi))
+    }
+
     /// Writes a new entry into a slot this thread owns (popped from the free list or killed
     /// under the bucket lock). Readers holding a stale index see a sequence change.
     pub fn init(&self, key: &CtKey, policy: u64, flags_state_expiry: u64) {
@@ -259,6 +273,22 @@ impl FreeList {
                 Ok(_) => return,
                 Err(cur) => h = cur,
             }
+        }
+    }
+
+    /// Slots the calling thread's next `n` pops will probably return, for touching ahead:
+    /// never-used ones from the bump counter, else the head of this thread's stripe (the
+    /// rest of the stack is a chain of dependent loads). A hint only: other threads pop too.
+    pub fn next_candidates(&self, n: usize, slots: &[Slot]) -> std::ops::Range<usize> {
+        let fresh = self.fresh.load(Ordering::Relaxed);
+        if fresh < slots.len() {
+            return fresh..(fresh + n).min(slots.len());
+        }
+        let h = self.heads[my_stripe() % STRIPES].0.load(Ordering::Relaxed) & EMPTY;
+        if h == EMPTY {
+            0..0
+        } else {
+            h as usize..h as usize + 1
         }
     }
 

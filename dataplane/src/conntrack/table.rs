@@ -8,6 +8,7 @@
 
 #[cfg(test)]
 mod audit;
+mod batch;
 mod room;
 
 use std::fmt;
@@ -63,8 +64,6 @@ impl fmt::Debug for ConntrackTable {
 /// An entry found in the index.
 #[derive(Clone, Copy, Debug)]
 struct Found {
-    bucket: u32,
-    pos: usize,
     idx: u32,
     view: View,
 }
@@ -335,15 +334,22 @@ impl ConntrackTable {
                 continue;
             };
             if view.key.same_connection(ck) {
-                return Some(Found {
-                    bucket: b,
-                    pos,
-                    idx,
-                    view,
-                });
+                return Some(Found { idx, view });
             }
         }
         None
+    }
+
+    /// `probe` for a caller holding bucket `b`'s lock: compares keys without the slot's
+    /// seqlock read. Returns (bucket, position, slot index).
+    #[inline]
+    fn probe_held(&self, b: u32, ck: &CtKey, tag: u16) -> Option<(u32, usize, u32)> {
+        let bucket = self.bucket(b);
+        positions(bucket.candidates(tag)).find_map(|pos| {
+            let idx = bucket.index(pos);
+            let slot = self.slots.get(idx as usize)?;
+            slot.holds_locked(ck).then_some((b, pos, idx))
+        })
     }
 
     fn direction(view: &View, pkt_b: bool) -> Direction {
@@ -517,12 +523,29 @@ impl ConntrackTable {
         now: Timestamp,
     ) -> Result<Inserted, InsertError> {
         let (ck, pkt_b) = CtKey::new(key);
-        let proto = ck.protocol();
-        let code = state::open(proto, key.icmp.icmp_type, tcp_flags, self.pickup)
-            .map_err(InsertError::Invalid)?;
-        self.note_generation(decision.generation);
         let loc = self.locate(&ck);
-        let now = now.tick();
+        // Start both bucket loads before the locks' atomic operations serialise them.
+        std::hint::black_box(self.bucket(loc.b1).touch() ^ self.bucket(loc.b2).touch());
+        let icmp_type = key.icmp.icmp_type;
+        self.insert_at(&ck, pkt_b, loc, icmp_type, tcp_flags, decision, now.tick())
+    }
+
+    /// `insert` of a hashed key (`loc` is `ck`'s), whose buckets the caller has touched.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn insert_at(
+        &self,
+        ck: &CtKey,
+        pkt_b: bool,
+        loc: Loc,
+        icmp_type: Option<u8>,
+        tcp_flags: u8,
+        decision: Decision,
+        now: u32,
+    ) -> Result<Inserted, InsertError> {
+        let proto = ck.protocol();
+        let code =
+            state::open(proto, icmp_type, tcp_flags, self.pickup).map_err(InsertError::Invalid)?;
+        self.note_generation(decision.generation);
         let mut bits = with_state_expiry(0, code, now.wrapping_add(self.timeout(proto, code)));
         if decision.verdict == Verdict::Allow {
             bits |= ALLOW;
@@ -530,11 +553,9 @@ impl ConntrackTable {
         let policy = policy_word(&decision);
         let mut reclaimed = false;
         let mut try_moves = true;
-        // Start both bucket loads before the locks' atomic operations serialise them.
-        std::hint::black_box(self.bucket(loc.b1).touch() ^ self.bucket(loc.b2).touch());
         for attempt in 0..MAX_ATTEMPTS {
             self.lock_pair(loc);
-            if let Some(f) = self.find_locked(&ck, loc) {
+            if let Some(f) = self.find_locked(ck, loc) {
                 let h = f.view.hot;
                 let dir = Self::direction(&f.view, pkt_b);
                 let dead = expired(expiry(h), now);
@@ -543,7 +564,7 @@ impl ConntrackTable {
                     let slot = &self.slots[f.idx as usize];
                     let killed = slot.kill_if(h);
                     if killed {
-                        slot.init(&ck, policy, bits);
+                        slot.init(ck, policy, bits);
                     }
                     self.unlock_pair(loc);
                     if killed {
@@ -559,7 +580,7 @@ impl ConntrackTable {
                     continue;
                 }
                 self.unlock_pair(loc);
-                if let Lookup::Hit(h) = self.lookup_at(&ck, pkt_b, loc, tcp_flags, now) {
+                if let Lookup::Hit(h) = self.lookup_at(ck, pkt_b, loc, tcp_flags, now) {
                     return Ok(Inserted::Existing(h));
                 }
                 continue;
@@ -579,7 +600,7 @@ impl ConntrackTable {
                     None => self.evict_for_slot(loc, now),
                 };
                 if let Some(idx) = idx {
-                    self.slots[idx as usize].init(&ck, policy, bits);
+                    self.slots[idx as usize].init(ck, policy, bits);
                     self.bucket(b).set(pos, loc.tag, idx);
                     self.unlock_pair(loc);
                     self.counters.add(Counter::Inserts, 1);
@@ -603,7 +624,7 @@ impl ConntrackTable {
             if let Some(v) = self.pick_victim(&[loc.b1, loc.b2], now) {
                 let slot = &self.slots[v.idx as usize];
                 if slot.kill_if(v.hot) {
-                    slot.init(&ck, policy, bits);
+                    slot.init(ck, policy, bits);
                     self.bucket(v.bucket).set(v.pos, loc.tag, v.idx);
                     self.unlock_pair(loc);
                     self.count_eviction(v.expired);
@@ -629,8 +650,14 @@ impl ConntrackTable {
         // serialises them: about a quarter of the entries a churning table removes have been
         // moved to their second bucket (ctbench at 100K).
         std::hint::black_box(first.touch() ^ self.bucket(loc.b2).touch());
+        self.remove_at(&ck, loc)
+    }
+
+    /// `remove` of a hashed key (`loc` is `ck`'s), whose buckets the caller has touched.
+    pub(super) fn remove_at(&self, ck: &CtKey, loc: Loc) -> bool {
+        let first = self.bucket(loc.b1);
         first.lock();
-        let mut found = self.probe(loc.b1, &ck, loc.tag);
+        let mut found = self.probe_held(loc.b1, ck, loc.tag);
         let mut held = Loc { b2: loc.b1, ..loc };
         if found.is_none() && loc.b2 != loc.b1 {
             let second = self.bucket(loc.b2);
@@ -638,20 +665,24 @@ impl ConntrackTable {
             if in_order {
                 second.lock();
             } else if !second.try_lock() {
+                // The first bucket may change while it is not held: probe it again.
                 first.unlock();
                 self.lock_pair(loc);
+                found = self.probe_held(loc.b1, ck, loc.tag);
             }
             held = loc;
-            found = self.find_locked(&ck, loc);
+            if found.is_none() {
+                found = self.probe_held(loc.b2, ck, loc.tag);
+            }
         }
-        if let Some(f) = found {
-            self.slots[f.idx as usize].kill();
-            self.bucket(f.bucket).clear(f.pos);
+        if let Some((b, pos, idx)) = found {
+            self.slots[idx as usize].kill();
+            self.bucket(b).clear(pos);
         }
         self.unlock_pair(held);
         match found {
-            Some(f) => {
-                self.free.push(&self.slots, f.idx);
+            Some((_, _, idx)) => {
+                self.free.push(&self.slots, idx);
                 self.counters.add(Counter::Removed, 1);
                 true
             }
