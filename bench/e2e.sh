@@ -66,20 +66,7 @@ PODNET=$target/release/podnet
 tmp=$(mktemp -d /tmp/palisade-e2e.XXXXXX)
 fwd_pid=""
 bg_pids=()
-cleanup() {
-    local p
-    set +e
-    trap - EXIT INT TERM
-    [ -n "$fwd_pid" ] && stop_pid "$fwd_pid"
-    for p in "${bg_pids[@]}"; do
-        stop_pid "$p"
-    done
-    topo_down
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps
 
 NODE_NAME=bench-node
 ncpu=$(getconf _NPROCESSORS_ONLN)

@@ -76,20 +76,7 @@ PALISADE=$target/release/palisade
 tmp=$(mktemp -d /tmp/palisade-reload.XXXXXX)
 fwd_pid=""
 bg_pids=()
-cleanup() {
-    local p
-    set +e
-    trap - EXIT INT TERM
-    [ -n "$fwd_pid" ] && stop_pid "$fwd_pid"
-    for p in "${bg_pids[@]}"; do
-        stop_pid "$p"
-    done
-    topo_down
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_traps
 
 NODE_NAME=bench-node
 cat >"$tmp/palisade.yaml" <<EOF
@@ -194,7 +181,7 @@ run_store() {
         cap_pid=$!
         bg_pids+=("$cap_pid")
         wait_for_line "$tmp/tcpdump.log" listening "$cap_pid" 10 || log "tcpdump: $(cat "$tmp/tcpdump.log")"
-        ip netns exec "$PA" taskset -c "$GEN_CPU" trafgen -o eth0 -c "$tmp/probe.cfg" -P 1 \
+        setsid ip netns exec "$PA" taskset -c "$GEN_CPU" trafgen -o eth0 -c "$tmp/probe.cfg" -P 1 \
             --no-sock-mem -Q -C -t "${PROBE_GAP_US}us" >/dev/null 2>&1 &
         probe_pid=$!
         bg_pids+=("$probe_pid")
@@ -225,7 +212,7 @@ run_store() {
     done
 
     if [ -n "$probe_pid" ]; then
-        stop_pid "$probe_pid"
+        stop_group "$probe_pid"
         stop_pid "$cap_pid"
         bg_pids=()
     fi

@@ -135,6 +135,27 @@ stop_group() {
     kill -KILL -- "-$pid" 2>/dev/null || true
 }
 
+# bench_traps: on exit, error or interrupt, stop the script's forwarder ($fwd_pid) and
+# background processes (${bg_pids[@]}), remove the namespaces and the scratch directory ($tmp).
+bench_cleanup() {
+    local p
+    set +e
+    trap - EXIT INT TERM
+    [ -n "${fwd_pid:-}" ] && stop_pid "$fwd_pid"
+    # shellcheck disable=SC2154 # bg_pids belongs to the sourcing script
+    for p in "${bg_pids[@]}"; do
+        stop_group "$p"
+    done
+    topo_down
+    [ -n "${tmp:-}" ] && rm -rf "$tmp"
+}
+
+bench_traps() {
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
 # trafgen_conf FILE one-flow|new-flows|slow: 64-byte UDP frames pod a -> pod b (a single flow,
 # or source port 1024..65535 and destination port 9000..9999 both stepping every packet: 8
 # million distinct flows before one repeats).
