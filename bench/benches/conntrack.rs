@@ -1,4 +1,5 @@
-//! Criterion benchmarks for the conntrack table, and the measurement behind its concurrency
+//! Criterion benchmarks for the conntrack table (lookups single and in batches of 32; churn,
+//! one remove + insert at a time and in batches of 32), and the measurement behind its concurrency
 //! design: the same lookups against 64 `RwLock<HashMap>` shards, on one and two threads, and
 //! with a writer churning the table meanwhile.
 //!
@@ -16,7 +17,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use palisade_bench::ctkeys::{Picker, key_of};
 use palisade_dataplane::FlowKey;
 use palisade_dataplane::conntrack::{
-    BATCH, ConntrackConfig, ConntrackTable, Decision, Lookup, TcpFlags, Timestamp, Verdict,
+    BATCH, ConntrackConfig, ConntrackTable, Decision, Inserted, Lookup, TcpFlags, Timestamp,
+    Verdict,
 };
 
 const NOW: Timestamp = Timestamp::from_secs(1_000);
@@ -159,6 +161,28 @@ fn single_thread(c: &mut Criterion) {
                 oldest += 1;
             })
         });
+        // The same churn as the worker makes it: `remove_batch` of the 32 oldest entries,
+        // then `insert_batch` of 32 new keys (per-element figures are per remove + insert).
+        let mut old = [key_of(0); BATCH];
+        let mut new = [key_of(0); BATCH];
+        let syn = [TcpFlags::SYN; BATCH];
+        let decisions = [DECISION; BATCH];
+        let mut removed = [false; BATCH];
+        let mut inserted = [Ok(Inserted::New); BATCH];
+        g.throughput(Throughput::Elements(BATCH as u64));
+        g.bench_function(BenchmarkId::new("churn_batch32", n), |b| {
+            b.iter(|| {
+                for (i, (o, w)) in old.iter_mut().zip(new.iter_mut()).enumerate() {
+                    *o = key_of(oldest + i as u64);
+                    *w = key_of(oldest + i as u64 + n);
+                }
+                black_box(t.remove_batch(&old, &mut removed));
+                t.insert_batch(&new, &syn, &decisions, NOW, &mut inserted);
+                black_box(&inserted);
+                oldest += BATCH as u64;
+            })
+        });
+        g.throughput(Throughput::Elements(1));
         let mut p = Picker::new(11, n);
         g.bench_function(BenchmarkId::new("key_generation_only", n), |b| {
             b.iter(|| black_box(key_of(p.next_index())))

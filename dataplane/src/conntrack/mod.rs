@@ -12,10 +12,13 @@
 //!                      yes: matcher(h.original_key(&key)) -> revalidate(&key, decision)
 //!                    use the (re-checked) verdict for this packet, either direction
 //!     Related(h)  -> ICMP error of a tracked flow (from lookup_related): as Hit
-//!     Miss        -> matcher(key) -> insert(key, flags, decision, now)
+//!     Miss        -> collect; the batch's misses: matcher(keys) ->
+//!                    insert_batch(keys, flags, decisions, now, results)
 //!     Invalid(r)  -> drop, count r (TCP without SYN and pickup off, ICMP reply without request)
 //!   every N batches: sweep(now, budget)
 //! ```
+//! `insert_batch` / `remove_batch` equal `insert` / `remove` called in slice order (results,
+//! counters, contents); they differ only in when memory is read (next section).
 //!
 //! # Layout (`bytes_per_entry` <= 64 for IPv4 and IPv6 alike)
 //! ```text
@@ -50,6 +53,18 @@
 //!   at 1M-4M entries. Without transparent huge pages in the kernel the advice is ignored.
 //! - **Hash**: one 64x64->128 multiply-fold of the two IPv4 words and the meta word, one more
 //!   to finish (IPv6: three); the key normalisation costs about as much as the hash.
+//! - **Batched writers** (`insert_batch`, `remove_batch`, table/batch.rs): a writer's bucket
+//!   locks, slot kill and free-list pop/push are atomic read-modify-writes, and on x86 each
+//!   waits for every earlier load, so one insert's or remove's cache misses cannot overlap
+//!   the next one's: churn one at a time is a chain of dependent misses. The batch calls
+//!   hash a group of up to 32 keys and touch every line its operations will need (both
+//!   buckets of an insert, the slot it will take, and, where both buckets are full, the first
+//!   four buckets a cuckoo move could go to; a remove's first bucket, then the slot its tag
+//!   names or else its second bucket), and only then run the locked operations, on cached
+//!   lines. Measured (ctbench, bench/README.md): churn 20-35 % faster than single calls at
+//!   1M-4M entries; at 100K, where the table's lines mostly come from L3, equal within noise
+//!   (the look-ahead costs ~200 instructions per pair). Churn remains above the issue's
+//!   150 ns: after batching it is bound by ~1,250 instructions per remove + insert.
 //!
 //! # Concurrency: one shared table, optimistic readers
 //! The two directions of a connection arrive on different veths, so on different RX queues

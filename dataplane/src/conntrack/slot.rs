@@ -276,22 +276,6 @@ impl FreeList {
         }
     }
 
-    /// Slots the calling thread's next `n` pops will probably return, for touching ahead:
-    /// never-used ones from the bump counter, else the head of this thread's stripe (the
-    /// rest of the stack is a chain of dependent loads). A hint only: other threads pop too.
-    pub fn next_candidates(&self, n: usize, slots: &[Slot]) -> std::ops::Range<usize> {
-        let fresh = self.fresh.load(Ordering::Relaxed);
-        if fresh < slots.len() {
-            return fresh..(fresh + n).min(slots.len());
-        }
-        let h = self.heads[my_stripe() % STRIPES].0.load(Ordering::Relaxed) & EMPTY;
-        if h == EMPTY {
-            0..0
-        } else {
-            h as usize..h as usize + 1
-        }
-    }
-
     pub fn pop(&self, slots: &[Slot]) -> Option<u32> {
         let hint = my_stripe();
         if self.fresh.load(Ordering::Relaxed) < slots.len() {

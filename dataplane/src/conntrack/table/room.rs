@@ -20,9 +20,9 @@ const EVICTION_RANGE: u32 = 8;
 /// and bucket reads it may do.
 const MAX_NODES: usize = 64;
 const MAX_READS: usize = 200;
-/// Destination buckets `move_one_out` loads at once. At full capacity about 40 % of buckets
-/// are full, so the first four destinations all lack room for ~3 % of inserts; loading all
-/// twenty at once spent memory bandwidth a batch of inserts needs for its own lines.
+/// Destination buckets `move_one_out` computes and loads at once: computing all twenty up
+/// front (as before) cost ~300 instructions per insert that moves, and the first few
+/// destinations usually have room (bench/README.md, "Connection tracking").
 pub(super) const MOVE_CHUNK: usize = 4;
 
 /// An entry an insert into a full neighbourhood may replace.
@@ -177,8 +177,7 @@ impl ConntrackTable {
 
     /// Positions `first..first + MOVE_CHUNK` of `loc`'s two buckets (b1's ten, then b2's), in
     /// the order `move_one_out` tries them: (the bucket the entry there could move to, or
-    /// `u32::MAX`; its bucket; the position). Reads tags without locks (`insert_batch` uses
-    /// the first chunk to touch lines ahead).
+    /// `u32::MAX`; its bucket; the position). The caller holds both buckets.
     pub(super) fn move_chunk(&self, loc: Loc, first: usize) -> [(u32, u32, u8); MOVE_CHUNK] {
         let mut chunk = [(u32::MAX, loc.b1, 0u8); MOVE_CHUNK];
         for (j, c) in chunk.iter_mut().enumerate() {
