@@ -55,16 +55,14 @@
 //!   to finish (IPv6: three); the key normalisation costs about as much as the hash.
 //! - **Batched writers** (`insert_batch`, `remove_batch`, table/batch.rs): a writer's bucket
 //!   locks, slot kill and free-list pop/push are atomic read-modify-writes, and on x86 each
-//!   waits for every earlier load, so one insert's or remove's cache misses cannot overlap
-//!   the next one's: churn one at a time is a chain of dependent misses. The batch calls
-//!   hash a group of up to 32 keys and touch every line its operations will need (both
-//!   buckets of an insert, the slot it will take, and, where both buckets are full, the first
-//!   four buckets a cuckoo move could go to; a remove's first bucket, then the slot its tag
-//!   names or else its second bucket), and only then run the locked operations, on cached
-//!   lines. Measured (ctbench, bench/README.md): churn 20-35 % faster than single calls at
-//!   1M-4M entries; at 100K, where the table's lines mostly come from L3, equal within noise
-//!   (the look-ahead costs ~200 instructions per pair). Churn remains above the issue's
-//!   150 ns: after batching it is bound by ~1,250 instructions per remove + insert.
+//!   waits for every earlier load, so single calls make churn a chain of dependent misses.
+//!   The batch calls hash a group of up to 32 keys and start the loads of both buckets of
+//!   every key in one tight loop before the first lock, then run the single-call code key by
+//!   key. Measured (ctbench, bench/README.md): churn (remove + insert) 30-40 % faster than
+//!   single calls at 1M-4M entries, equal within noise at 100K, for ~4 % more instructions
+//!   (1,270 against 1,220 per pair). A second look-ahead pass (a remove's slot, an insert's
+//!   cuckoo destinations) measured slower and was dropped. Churn stays above issue #4's
+//!   150 ns target: ~330 ns at 1M-4M, ~230-290 ns at 100K on this VM.
 //!
 //! # Concurrency: one shared table, optimistic readers
 //! The two directions of a connection arrive on different veths, so on different RX queues
