@@ -1,6 +1,6 @@
 //! `ctbench --entries N [--lookups M] [--threads T] [--repeat R]`: measures the conntrack table and prints
 //! one JSON line `{"entries", "bytes_per_entry", "insert_ns", "lookup_ns", "bulk_lookup_ns",
-//! "churn_ns", "churn_single_ns"}` (the first six are issue #4's contract).
+//! "churn_ns", "churn_single_ns", "sweep_ns"}` (the first six are issue #4's contract).
 //!
 //! Keys are IPv4 TCP 5-tuples with random addresses and ports, derived from an index by a
 //! bijective mixer, so they are computed, not read from memory: the table lines they hit are
@@ -13,6 +13,8 @@
 //!   table, the way a worker makes them: `remove_batch` of 32 oldest keys, then `insert_batch`
 //!   of 32 new ones; M/2 pairs, capped at 4N. `churn_single_ns`: the same with one `remove`
 //!   and one `insert` at a time (measured first, on the same table).
+//! - `sweep_ns`: then, an hour later, `sweep` of the whole table in steps of 1,024 slots;
+//!   ns per expired (removed) entry.
 //! - With `--threads T`, lookups and churn run on T threads at once (pinned to cores round
 //!   robin), each doing the whole count; the figure is each thread's wall time per operation.
 //!
@@ -59,6 +61,7 @@ struct Report {
     bulk_lookup_ns: f64,
     churn_ns: f64,
     churn_single_ns: f64,
+    sweep_ns: f64,
 }
 
 const NOW: Timestamp = Timestamp::from_secs(1_000);
@@ -234,8 +237,8 @@ fn key_gen_only(n: u64, m: u64) -> f64 {
 
 /// One pass: a fresh table filled with `n` keys, then lookups, bulk lookups and churn.
 /// Returns (bytes per entry, insert, lookup, bulk lookup, batched churn, single churn ns per
-/// op).
-fn pass(args: &Args) -> Result<[f64; 6], String> {
+/// op, sweep ns per expired entry).
+fn pass(args: &Args) -> Result<[f64; 7], String> {
     let n = args.entries;
     let table = ConntrackTable::new(ConntrackConfig {
         hash_seed: 0xC0FF_EE00,
@@ -269,6 +272,16 @@ fn pass(args: &Args) -> Result<[f64; 6], String> {
     let first = per_thread * th;
     let churn_ns = on_threads(th, |t| churn_batched(&table, n, first, per_thread, t, th));
 
+    // Expiry: every entry is past its timeout an hour later; sweep the whole table in
+    // steps of 1,024 slots, as a worker's housekeeping would.
+    let later = Timestamp::from_secs(1_000 + 3_600);
+    let clock = Clock::start();
+    let mut expired = 0;
+    for _ in 0..n.div_ceil(1_024) {
+        expired += table.sweep(later, 1_024);
+    }
+    let sweep_ns = clock.per_op("sweep (per expired entry)", expired as u64);
+
     let s = table.stats();
     eprintln!(
         "ctbench: {n} entries, {} insert failures while filling, {} later; {} hits, {} misses, \
@@ -286,13 +299,14 @@ fn pass(args: &Args) -> Result<[f64; 6], String> {
         bulk_lookup_ns,
         churn_ns,
         churn_single_ns,
+        sweep_ns,
     ])
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let n = args.entries;
-    let mut best = [f64::INFINITY; 6];
+    let mut best = [f64::INFINITY; 7];
     for _ in 0..args.repeat {
         match pass(&args) {
             Ok(r) => {
@@ -314,6 +328,7 @@ fn main() -> ExitCode {
         bulk_lookup_ns,
         churn_ns,
         churn_single_ns,
+        sweep_ns,
     ] = best;
     let report = Report {
         entries: n,
@@ -323,6 +338,7 @@ fn main() -> ExitCode {
         bulk_lookup_ns: round1(bulk_lookup_ns),
         churn_ns: round1(churn_ns),
         churn_single_ns: round1(churn_single_ns),
+        sweep_ns: round1(sweep_ns),
     };
     match serde_json::to_string(&report) {
         Ok(line) => {

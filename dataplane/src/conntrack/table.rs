@@ -10,6 +10,7 @@
 mod audit;
 mod batch;
 mod room;
+mod sweep;
 
 use std::fmt;
 use std::hint::spin_loop;
@@ -20,7 +21,7 @@ use super::config::{ConntrackConfig, ConntrackError, MidStream, Revalidation};
 use super::key::{CtKey, META_ORIG_IS_B};
 use super::slot::{
     self, ALLOW, FreeList, LIVE, REPLIED, Slot, View, expired, expiry, later, seq,
-    with_state_expiry, writing,
+    with_state_expiry,
 };
 use super::state::{self, Direction, Invalid, Step};
 use super::stats::{ConntrackStats, Counter, Counters};
@@ -721,60 +722,6 @@ impl ConntrackTable {
     /// takes `capacity / budget` calls; an entry outlives its timeout by at most one pass.
     pub fn sweep(&self, now: Timestamp, budget: usize) -> usize {
         self.sweep_ticks(now.tick(), budget)
-    }
-
-    fn sweep_ticks(&self, now: u32, budget: usize) -> usize {
-        let cap = self.slots.len();
-        let budget = budget.min(cap);
-        let start = self.sweep_cursor.fetch_add(budget, Ordering::Relaxed) % cap;
-        let mut removed = 0;
-        for i in 0..budget {
-            let idx = if start + i >= cap {
-                start + i - cap
-            } else {
-                start + i
-            };
-            let h = self.slots[idx].hot().load(Ordering::Relaxed);
-            if h & LIVE != 0 && !writing(h) && expired(expiry(h), now) && self.expire(idx, now) {
-                removed += 1;
-            }
-        }
-        self.counters.add(Counter::Expired, removed as u64);
-        removed
-    }
-
-    fn expire(&self, idx: usize, now: u32) -> bool {
-        let slot = &self.slots[idx];
-        let Some(view) = slot.read() else {
-            return false;
-        };
-        if !expired(expiry(view.hot), now) {
-            return false;
-        }
-        let loc = self.locate(&view.key);
-        self.lock_pair(loc);
-        let mut at = None;
-        for b in [loc.b1, loc.b2] {
-            let bucket = self.bucket(b);
-            if let Some(pos) =
-                positions(bucket.matches(loc.tag)).find(|&p| bucket.index(p) as usize == idx)
-            {
-                at = Some((b, pos));
-                break;
-            }
-        }
-        let done = match at {
-            Some((b, pos)) if slot.kill_if(view.hot) => {
-                self.bucket(b).clear(pos);
-                true
-            }
-            _ => false,
-        };
-        self.unlock_pair(loc);
-        if done {
-            self.free.push(&self.slots, idx as u32);
-        }
-        done
     }
 }
 
