@@ -79,11 +79,28 @@ pub fn rule_ids(words: &[u32]) -> Vec<RuleId> {
 /// A necessary set of the rule's peer: its CIDR set, else its selector set, on the side that is
 /// the peer for programs of `peer`.
 fn filter_of(e: &Entry, peer: Peer) -> Option<(bool, SetId)> {
-    let (dst, side) = match peer {
-        Peer::Source => (false, &e.matcher.src),
-        Peer::Destination => (true, &e.matcher.dst),
+    let side = peer.side(e);
+    let on_dst = peer == Peer::Destination;
+    side.nets.or(side.selector).map(|set| (on_dst, set))
+}
+
+/// The rule word of `r` and its filter set, if any.
+fn head(r: RuleId, rules: &RuleTableBuilder, peer: Peer, by_port: bool) -> (u32, Option<SetId>) {
+    let Some(e) = rules.get(r) else {
+        return (r, None);
     };
-    side.nets.or(side.selector).map(|set| (dst, set))
+    let mut word = r;
+    if by_port && e.numeric_dst_ports().is_some() {
+        word |= PORTS_CHECKED;
+    }
+    let filter = filter_of(e, peer);
+    if let Some((on_dst, _)) = filter {
+        word |= FILTERED | if on_dst { FILTER_DST } else { 0 };
+    }
+    if e.action == EntryAction::Pass {
+        word |= PASS;
+    }
+    (word, filter.map(|(_, set)| set))
 }
 
 /// Encode `list` (rules and their groups, in order) for programs whose peer is `peer`;
@@ -94,38 +111,26 @@ pub(crate) fn encode(
     peer: Peer,
     by_port: bool,
 ) -> Vec<u32> {
-    let words_of = |r: RuleId| -> Vec<u32> {
-        let Some(e) = rules.get(r) else {
-            return vec![r];
-        };
-        let mut word = r;
-        if by_port && e.numeric_dst_ports().is_some() {
-            word |= PORTS_CHECKED;
-        }
-        let filter = filter_of(e, peer);
-        if let Some((dst, _)) = filter {
-            word |= FILTERED | if dst { FILTER_DST } else { 0 };
-        }
-        if e.action == EntryAction::Pass {
-            word |= PASS;
-        }
-        let mut words = vec![word];
-        words.extend(filter.map(|(_, set)| set));
-        words
+    let heads: Vec<(u32, Option<SetId>)> = list
+        .iter()
+        .map(|(r, _)| head(*r, rules, peer, by_port))
+        .collect();
+    let len = |(word, filter): &(u32, Option<SetId>)| {
+        1 + usize::from(filter.is_some()) + usize::from(word & PASS != 0)
     };
-    let heads: Vec<Vec<u32>> = list.iter().map(|(r, _)| words_of(*r)).collect();
     // Word index of each entry (and of the list's end).
     let mut at = Vec::with_capacity(list.len() + 1);
     let mut n = 0usize;
-    for head in &heads {
+    for h in &heads {
         at.push(n);
-        n += head.len() + usize::from(head[0] & PASS != 0);
+        n += len(h);
     }
     at.push(n);
     let mut words = Vec::with_capacity(n);
-    for (k, head) in heads.iter().enumerate() {
-        words.extend_from_slice(head);
-        if head[0] & PASS != 0 {
+    for (k, &(word, filter)) in heads.iter().enumerate() {
+        words.push(word);
+        words.extend(filter);
+        if word & PASS != 0 {
             let group = list[k].1;
             let next = list[k..]
                 .iter()

@@ -70,7 +70,8 @@ pub enum Peer {
 }
 
 impl Peer {
-    fn side(self, e: &Entry) -> &SideMatch {
+    /// The side of `e` that constrains the peer.
+    pub(crate) fn side(self, e: &Entry) -> &SideMatch {
         match self {
             Peer::Source => &e.matcher.src,
             Peer::Destination => &e.matcher.dst,

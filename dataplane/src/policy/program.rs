@@ -232,9 +232,7 @@ type SplitMemo = FxHashMap<(Peer, Vec<(RuleId, u32)>), Option<[peer_split::Famil
 /// Lays out one program at the end of the arena.
 struct Layout<'a> {
     program: &'a ProgramBuilder,
-    rules: &'a RuleTableBuilder,
-    ranges: &'a SetRanges,
-    split: SplitPolicy,
+    index: Index<'a>,
     memo: &'a mut SplitMemo,
     words: &'a mut Vec<u32>,
     lists: Vec<Vec<u32>>,
@@ -254,9 +252,7 @@ impl<'a> Layout<'a> {
     ) -> Self {
         Layout {
             program,
-            rules: index.rules,
-            ranges: index.ranges,
-            split: index.split,
+            index,
             memo,
             words,
             lists: Vec::new(),
@@ -267,7 +263,7 @@ impl<'a> Layout<'a> {
     }
 
     fn entry(&self, r: RuleId) -> Option<&'a Entry> {
-        self.rules.get(r)
+        self.index.rules.get(r)
     }
 
     /// Returns how many lists were split by peer address.
@@ -374,9 +370,12 @@ impl<'a> Layout<'a> {
         let split = match self.memo.get(&key) {
             Some(known) => known.clone(),
             None => {
-                let rules = self.rules;
-                let split =
-                    peer_split::split(&key.1, key.0, |r| rules.get(r), self.ranges, self.split);
+                let Index {
+                    rules,
+                    ranges,
+                    split,
+                } = self.index;
+                let split = peer_split::split(&key.1, key.0, |r| rules.get(r), ranges, split);
                 self.memo.insert(key.clone(), split.clone());
                 split
             }
@@ -398,8 +397,8 @@ impl<'a> Layout<'a> {
     }
 
     fn intern(&mut self, list: Vec<(RuleId, u32)>, by_port: bool) -> u32 {
-        let list: Vec<(RuleId, u32)> = prune(list, self.rules, by_port).collect();
-        let list = candidate::encode(&list, self.rules, self.program.peer, by_port);
+        let list: Vec<(RuleId, u32)> = prune(list, self.index.rules, by_port).collect();
+        let list = candidate::encode(&list, self.index.rules, self.program.peer, by_port);
         let lists = &mut self.lists;
         *self.interned.entry(list).or_insert_with_key(|list| {
             lists.push(list.clone());
