@@ -14,10 +14,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use palisade_tests::cluster::{PodSpec, Protocol};
+use palisade_tests::cluster::{PodSpec, Protocol, probe_in as probe};
 use palisade_tests::daemon::counter;
 use palisade_tests::probe::{Feature, require};
-use palisade_tests::remote::{Remote, probe};
+use palisade_tests::remote::Remote;
 use palisade_tests::scenario::Scenario;
 
 const BIN: &str = env!("CARGO_BIN_EXE_palisade");

@@ -160,11 +160,9 @@ impl Cluster {
     }
 }
 
-/// `ping` from inside `ns`: an echo request every 0.3 s until the first reply or `timeout`
-/// (whole seconds, at least 1) passes.
 /// From inside `ns`, source address `src`: does `dst`:`port` answer over `protocol` within
 /// `timeout`? TCP: a connection; UDP: one datagram's echo (a few tries); ICMP: `ping`.
-pub(crate) fn probe_in(
+pub fn probe_in(
     ns: &NetNs,
     src: IpAddr,
     dst: IpAddr,
@@ -185,6 +183,8 @@ pub(crate) fn probe_in(
     }
 }
 
+/// `ping` from inside `ns`: an echo request every 0.3 s until the first reply or `timeout`
+/// (whole seconds, at least 1) passes.
 fn ping(ns: &NetNs, dst: IpAddr, timeout: Duration) -> bool {
     let deadline = timeout.as_secs().max(1).to_string();
     ns.exec(

@@ -7,13 +7,12 @@
 //! to the pods' network (the node answers ARP and neighbour solicitations for pod addresses on
 //! its uplink: proxy ARP/ND), turns TX checksum offload off (as pod wiring does),
 //! and starts TCP listeners and UDP echo sockets on `ports` that run until the guard drops.
-//! [`probe`] opens a TCP connection or sends one UDP datagram and waits for its echo, from
-//! inside any namespace. Traffic never leaves the test's namespaces.
+//! Probes in either direction are `cluster::probe_in`. Traffic never leaves the test's
+//! namespaces.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
-use crate::cluster::{Protocol, Servers, probe_in};
+use crate::cluster::Servers;
 use crate::netns::{HarnessError, NetNs, VethOptions};
 
 /// The remote host and its servers.
@@ -77,17 +76,4 @@ impl Remote {
             .collect::<Vec<_>>()
             .join(":")
     }
-}
-
-/// From inside `ns`, source address `src`: does `dst`:`port` answer over `protocol` within
-/// `timeout`? (ICMP: `ping`.)
-pub fn probe(
-    ns: &NetNs,
-    src: IpAddr,
-    dst: IpAddr,
-    protocol: Protocol,
-    port: u16,
-    timeout: Duration,
-) -> bool {
-    probe_in(ns, src, dst, protocol, port, timeout)
 }
