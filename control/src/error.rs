@@ -1,7 +1,7 @@
 //! Errors a person can act on: every store error names the file, the document and the field.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where an object came from: file, 1-based document index, and list item if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +20,15 @@ impl fmt::Display for Origin {
 }
 
 impl Origin {
+    /// Document `document` (1-based) of `file`, not inside a List.
+    pub fn document(file: &Path, document: usize) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            document,
+            item: None,
+        }
+    }
+
     /// The field path as seen from the document root (`items[3].spec...` inside a List).
     pub fn field(&self, path: &str) -> String {
         match self.item {

@@ -106,11 +106,7 @@ pub(super) fn load_yaml_typed(file: &Path, text: &str, loaded: &mut Loaded) -> O
     let mut count = 0;
     for (index, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         count = index + 1;
-        let origin = Origin {
-            file: file.to_path_buf(),
-            document: index + 1,
-            item: None,
-        };
+        let origin = Origin::document(file, index + 1);
         match super::typed::parse_document(document).ok()? {
             Parsed::Empty => {}
             Parsed::Object(kind, resource) => loaded.objects.push(LoadedObject {
@@ -134,11 +130,7 @@ pub(super) fn load_text_via_value(
 ) -> Result<usize, StoreError> {
     let is_json = file.extension().and_then(|e| e.to_str()) == Some("json");
     if is_json {
-        let origin = Origin {
-            file: file.to_path_buf(),
-            document: 1,
-            item: None,
-        };
+        let origin = Origin::document(file, 1);
         let value: Value = serde_json::from_str(text).map_err(|e| StoreError::Syntax {
             origin: origin.clone(),
             message: e.to_string(),
@@ -149,11 +141,7 @@ pub(super) fn load_text_via_value(
     let mut count = 0;
     for (index, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         count = index + 1;
-        let origin = Origin {
-            file: file.to_path_buf(),
-            document: index + 1,
-            item: None,
-        };
+        let origin = Origin::document(file, index + 1);
         let value = Value::deserialize(document).map_err(|e| StoreError::Syntax {
             origin: origin.clone(),
             message: e.to_string(),
