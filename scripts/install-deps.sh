@@ -7,8 +7,9 @@
 #     gcc libc6-dev make pkg-config libelf-dev zlib1g-dev clang llvm m4 libpcap-dev ca-certificates
 #   privileged tests (network namespaces, veths, offload settings, traffic):
 #     iproute2 ethtool netsniff-ng iputils-ping
-#   end-to-end benchmark (bench/e2e.sh: kernel forwarding with Calico-style rules):
-#     iptables ipset nftables conntrack
+#   end-to-end benchmark (bench/e2e.sh: kernel forwarding with Calico-style rules) and
+#   policy-change latency as traffic sees it (bench/reload.sh):
+#     iptables ipset nftables conntrack tcpdump
 #
 # Usage: scripts/install-deps.sh   (as root, or with sudo available)
 set -euo pipefail
@@ -16,7 +17,7 @@ set -euo pipefail
 packages=(
     gcc libc6-dev make pkg-config libelf-dev zlib1g-dev clang llvm m4 libpcap-dev ca-certificates
     iproute2 ethtool netsniff-ng iputils-ping
-    iptables ipset nftables conntrack
+    iptables ipset nftables conntrack tcpdump
 )
 
 missing=()
