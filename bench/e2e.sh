@@ -158,15 +158,12 @@ start_config() {
     case $cfg in
     xsk-bare)
         kernel_forwarding 0
-        ip netns exec "$NODE" taskset -c "$FWD_CPU" "$XSK_BARE" ha hb --fail-open \
-            --peer-a "$MAC_A" --peer-b "$MAC_B" >"$tmp/fwd.out" 2>"$tmp/fwd.log" &
-        fwd_pid=$!
+        start_xsk_bare "$XSK_BARE" "$FWD_CPU"
         ;;
     palisade-rules-*)
         kernel_forwarding 0
-        ip netns exec "$NODE" "$PALISADE" run --store "$tmp/store-${cfg#palisade-rules-}" \
-            --node "$NODE_NAME" --config "$tmp/palisade.yaml" >"$tmp/fwd.out" 2>"$tmp/fwd.log" &
-        fwd_pid=$!
+        start_palisade "$PALISADE" "$tmp/store-${cfg#palisade-rules-}" "$tmp/palisade.yaml" \
+            "$NODE_NAME"
         ;;
     kernel-none) in_ns "$NODE" iptables-restore <"$tmp/ipt-none" ;;
     kernel-iptables-1000) in_ns "$NODE" iptables-restore <"$tmp/ipt-linear" ;;
@@ -189,9 +186,7 @@ start_config() {
     else
         kernel_forwarding 1
     fi
-    # Both pods talk once, so every forwarder knows both MACs and the pods' ARP is resolved.
-    in_ns "$PB" ping -c 1 -W 1 -q "$POD_A_IP" >/dev/null 2>&1 || true
-    in_ns "$PA" ping -c 1 -W 1 -q "$POD_B_IP" >/dev/null 2>&1 || true
+    pods_greet
 }
 
 stop_config() {
@@ -223,10 +218,8 @@ proc_ticks() {
 # $tmp/results and prints the per-round line.
 measure() {
     local r=$1 cfg=$2 t=$3 tg
-    # Its own process group (setsid execs in place: $! is trafgen), stopped as a group.
-    setsid ip netns exec "$PA" taskset -c "$GEN_CPU" trafgen -o eth0 -c "$tmp/$t.cfg" -P 1 \
-        --no-sock-mem -Q -C >/dev/null 2>&1 &
-    tg=$!
+    start_trafgen "$tmp/$t.cfg" "$GEN_CPU"
+    tg=$trafgen_pid
     sleep "$WARMUP"
     local rx0 tx0 c0 p0 t0 rx1 tx1 c1 p1 t1
     read -r c0 <<<"$(cpu_ticks | tr ' ' ,)"

@@ -31,26 +31,18 @@ printf 'cpus: [1]\nfailure_mode: open\nstats_interval_s: 0\n%b\n' "${EXTRA_CFG:-
 topo_up "$$"
 trafgen_conf "$tmp/traffic.cfg" "$traffic"
 case $cfg in
-xsk-bare)
-    ip netns exec "$NODE" taskset -c 1 "$bin/examples/xsk_bare" ha hb --fail-open \
-        --peer-a "$MAC_A" --peer-b "$MAC_B" >"$tmp/fwd.out" 2>"$tmp/fwd.log" &
-    ;;
-palisade)
-    ip netns exec "$NODE" "$bin/palisade" run --store "$tmp/store" --node "$NODE_NAME" \
-        --config "$tmp/palisade.yaml" >"$tmp/fwd.out" 2>"$tmp/fwd.log" &
-    ;;
+xsk-bare) start_xsk_bare "$bin/examples/xsk_bare" 1 ;;
+palisade) start_palisade "$bin/palisade" "$tmp/store" "$tmp/palisade.yaml" "$NODE_NAME" ;;
 *)
     echo "hops.sh: unknown forwarder $cfg" >&2
     exit 2
     ;;
 esac
-fwd_pid=$!
 wait_for_line "$tmp/fwd.log" ready "$fwd_pid" 60 || {
     cat "$tmp/fwd.log" >&2
     exit 1
 }
-in_ns "$PB" ping -c 1 -W 1 -q "$POD_A_IP" >/dev/null 2>&1 || true
-in_ns "$PA" ping -c 1 -W 1 -q "$POD_B_IP" >/dev/null 2>&1 || true
+pods_greet
 
 hops() {
     local ns dev
@@ -67,9 +59,8 @@ hops() {
     awk '{ printf "softnet cpu%d: dropped=0x%s time_squeeze=0x%s\n", NR - 1, $2, $3 }' /proc/net/softnet_stat
 }
 
-setsid ip netns exec "$PA" taskset -c 0 trafgen -o eth0 -c "$tmp/traffic.cfg" -P 1 \
-    --no-sock-mem -Q -C >/dev/null 2>&1 &
-bg_pids+=($!)
+start_trafgen "$tmp/traffic.cfg" 0
+bg_pids+=("$trafgen_pid")
 sleep 1
 hops before
 sleep "$DURATION"

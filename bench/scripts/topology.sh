@@ -1,4 +1,5 @@
-# Sourced by bench/e2e.sh and bench/reload.sh: the two-pod topology and small helpers.
+# Sourced by bench/e2e.sh, bench/reload.sh and bench/hops.sh: the two-pod topology, starting the
+# forwarders and the generator, and small helpers.
 #
 # topo_up TAG: creates the namespaces pb-node-TAG, pb-a-TAG, pb-b-TAG (names in $NODE, $PA,
 # $PB), wires pod a (10.81.0.1/32) to host veth ha and pod b (10.81.0.2/32) to hb as Calico
@@ -174,4 +175,36 @@ trafgen_conf() {
   fill(0x5a, 22)
 }
 EOF
+}
+
+# start_xsk_bare BIN CPU: the bare XSK forwarder between ha and hb on CPU, output to $tmp/fwd.out
+# and $tmp/fwd.log; sets $fwd_pid (`ip netns exec` execs, so it is the process itself).
+start_xsk_bare() {
+    ip netns exec "$NODE" taskset -c "$2" "$1" ha hb --fail-open \
+        --peer-a "$MAC_A" --peer-b "$MAC_B" >"$tmp/fwd.out" 2>"$tmp/fwd.log" &
+    fwd_pid=$!
+}
+
+# start_palisade BIN STORE CONFIG NODE_NAME: `palisade run` in the node namespace, output to
+# $tmp/fwd.out and $tmp/fwd.log; sets $fwd_pid.
+start_palisade() {
+    ip netns exec "$NODE" "$1" run --store "$2" --node "$4" --config "$3" \
+        >"$tmp/fwd.out" 2>"$tmp/fwd.log" &
+    fwd_pid=$!
+}
+
+# pods_greet: both pods ping each other once, so a forwarder knows both MACs and the pods'
+# ARP for the gateway is resolved before the measurement.
+pods_greet() {
+    in_ns "$PB" ping -c 1 -W 1 -q "$POD_A_IP" >/dev/null 2>&1 || true
+    in_ns "$PA" ping -c 1 -W 1 -q "$POD_B_IP" >/dev/null 2>&1 || true
+}
+
+# start_trafgen CONFIG CPU: trafgen flooding from pod a's eth0 on CPU, in its own process group
+# (setsid execs in place) so stop_group takes its forked workers down too; sets $trafgen_pid.
+start_trafgen() {
+    setsid ip netns exec "$PA" taskset -c "$2" trafgen -o eth0 -c "$1" -P 1 \
+        --no-sock-mem -Q -C >/dev/null 2>&1 &
+    # shellcheck disable=SC2034 # read by the caller
+    trafgen_pid=$!
 }
