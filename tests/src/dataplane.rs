@@ -101,11 +101,9 @@ pub fn serve(
         ],
     );
     let forwarder = fwd.run(&mut io, stop, Duration::from_millis(50))?;
-    let (mut invalid, mut dropped) = (0, 0);
-    for st in io.kernel_stats().into_iter().flatten() {
-        invalid += st.rx_invalid_descs() + st.tx_invalid_descs();
-        dropped += st.rx_dropped() + st.rx_ring_full() + st.rx_fill_ring_empty_descs();
-    }
+    let (k, _) = io.kernel_stats();
+    let invalid = k.rx_invalid_descs + k.tx_invalid_descs;
+    let dropped = k.rx_lost();
     Ok(Served {
         forwarder,
         io: io.stats().clone(),

@@ -50,6 +50,15 @@ pub struct UplinkConfig {
     pub next_hop_mac: String,
 }
 
+/// When a worker polls its rings and when it sleeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    /// Keep polling this long after the last frame before sleeping.
+    pub busy_poll: Duration,
+    /// Longest sleep in poll().
+    pub idle_poll: Duration,
+}
+
 /// The whole configuration. See `config/palisade.yaml`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -84,6 +93,9 @@ pub struct RunConfig {
     pub gateway_v6: Ipv6Addr,
     /// Longest sleep in poll() when idle, in milliseconds.
     pub idle_poll_ms: u64,
+    /// How long a worker keeps polling its rings after the last frame before it sleeps in
+    /// poll(), in microseconds (0: sleep as soon as a ring is empty).
+    pub busy_poll_us: u64,
     /// Period of the counters line on stderr, in seconds (0: only at exit).
     pub stats_interval_s: u64,
     /// The uplink; none: traffic to non-local destinations is dropped (`no-route`).
@@ -109,6 +121,7 @@ impl Default for RunConfig {
             gateway_v4: Ipv4Addr::new(169, 254, 1, 1),
             gateway_v6: Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1),
             idle_poll_ms: 100,
+            busy_poll_us: 100,
             stats_interval_s: 30,
             uplink: None,
         }
@@ -219,6 +232,13 @@ impl RunConfig {
                 "1 ..= 10000",
             ));
         }
+        if self.busy_poll_us > 10_000 {
+            return Err(bad(
+                "busy_poll_us",
+                self.busy_poll_us.to_string(),
+                "0 ..= 10000",
+            ));
+        }
         Ok(())
     }
 
@@ -228,9 +248,12 @@ impl RunConfig {
         mac.is_unicast().then_some(mac)
     }
 
-    /// [`Self::idle_poll_ms`] as a duration.
-    pub fn idle_poll(&self) -> Duration {
-        Duration::from_millis(self.idle_poll_ms)
+    /// When a worker polls and when it sleeps.
+    pub fn pacing(&self) -> Pacing {
+        Pacing {
+            busy_poll: Duration::from_micros(self.busy_poll_us),
+            idle_poll: Duration::from_millis(self.idle_poll_ms),
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! Contract (STYLE.md §5): the current [`Published`] (snapshot + routes) is loaded once per
 //! batch and the clock read once per batch; housekeeping (conntrack expiry, neighbour probes,
-//! counters publication) is bounded and periodic. While a TX ring is full no RX is taken
+//! counters publication) is bounded and periodic. After the last frame the worker keeps
+//! polling for the busy-poll window ([`Pacing`]), then sleeps in poll(). While a TX ring is full no RX is taken
 //! (backpressure). The pipeline works on the frames in place: `PacketIo::buffers_mut` lends
 //! the UMEM buffers of the whole RX batch at once, so a forwarded frame is never copied (a
 //! reply is built in its request's buffer).
@@ -20,8 +21,9 @@ use palisade_dataplane::neigh::build_neighbour_solicitation;
 use palisade_dataplane::pipeline::{Action, FrameRef, Pipeline, PipelineCounters};
 use palisade_dataplane::policy::Snapshot;
 use palisade_xsk::ring::Rings;
-use palisade_xsk::{Frame, IoStats, PacketIo, Ports, Received, XskError};
+use palisade_xsk::{Frame, IoStats, KernelStats, PacketIo, Ports, Received, XskError};
 
+use super::config::Pacing;
 use super::endpoints::NeighbourProbe;
 
 /// What the control thread publishes for the workers (swapped as a whole, RCU style).
@@ -36,11 +38,17 @@ pub struct Published {
 /// What a worker needs from its port I/O besides [`PacketIo`].
 pub trait PortIoInfo {
     fn io_stats(&self) -> IoStats;
+    /// The sockets' kernel counters added up, and how many sockets could not be read.
+    fn kernel_stats(&self) -> (KernelStats, usize);
 }
 
 impl<R: Rings> PortIoInfo for Ports<R> {
     fn io_stats(&self) -> IoStats {
         self.stats().clone()
+    }
+
+    fn kernel_stats(&self) -> (KernelStats, usize) {
+        Ports::kernel_stats(self)
     }
 }
 
@@ -49,10 +57,16 @@ impl<R: Rings> PortIoInfo for Ports<R> {
 pub struct WorkerStats {
     pub pipeline: PipelineCounters,
     pub io: IoStats,
+    /// The sockets' kernel counters (frames lost before the worker saw them).
+    pub kernel: KernelStats,
+    /// Sockets whose kernel counters could not be read at the last report.
+    pub kernel_unreadable: u64,
     /// Batches processed (RX calls that returned frames).
     pub batches: u64,
     /// Sleeps in poll().
     pub idle_waits: u64,
+    /// Iterations that found nothing to do but kept polling (within the busy-poll window).
+    pub busy_polls: u64,
     /// Iterations that found a TX ring full and took no RX.
     pub backpressure: u64,
     /// ARP requests sent to resolve pods that had not spoken yet.
@@ -128,6 +142,9 @@ impl<I: PacketIo + PortIoInfo> Worker<I> {
         let mut s = self.stats.clone();
         s.pipeline = *self.pipeline.counters();
         s.io = self.io.io_stats();
+        let (kernel, unreadable) = self.io.kernel_stats();
+        s.kernel = kernel;
+        s.kernel_unreadable = unreadable as u64;
         s
     }
 
@@ -258,11 +275,12 @@ impl<I: PacketIo + PortIoInfo> Worker<I> {
         shared: &ArcSwap<Published>,
         stop: &AtomicBool,
         epoch: Instant,
-        idle: Duration,
+        pacing: Pacing,
         report: &Mutex<WorkerStats>,
     ) -> Result<(), XskError> {
         let mut last_probe: Option<Instant> = None;
         let mut last_report = Instant::now();
+        let mut last_busy = Instant::now();
         let mut iterations: u64 = 0;
         let result = loop {
             if stop.load(Ordering::Relaxed) {
@@ -288,18 +306,27 @@ impl<I: PacketIo + PortIoInfo> Worker<I> {
             };
             iterations += 1;
             let idle_now = received == 0 && self.pending.iter().all(Vec::is_empty);
-            if idle_now || iterations.is_multiple_of(64) {
+            if !idle_now {
+                last_busy = wall;
+            }
+            // Busy-poll under load: a flood leaves gaps of microseconds between batches, and
+            // a sleep there costs a wake-up while the socket's rings fill (bench/README.md).
+            let sleep = idle_now && wall.duration_since(last_busy) >= pacing.busy_poll;
+            if sleep || iterations.is_multiple_of(64) {
                 self.pipeline.housekeeping(now, SWEEP_BUDGET);
             }
             if wall.duration_since(last_report) >= REPORT_EVERY {
                 last_report = wall;
                 publish(report, self.stats());
             }
-            if idle_now {
+            if sleep {
                 self.stats.idle_waits += 1;
-                if let Err(e) = self.io.wait(idle) {
+                if let Err(e) = self.io.wait(pacing.idle_poll) {
                     break Err(e);
                 }
+            } else if idle_now {
+                self.stats.busy_polls += 1;
+                std::hint::spin_loop();
             }
         };
         publish(report, self.stats());

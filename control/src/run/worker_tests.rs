@@ -3,7 +3,11 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
 
 use palisade_dataplane::conntrack::{ConntrackConfig, ConntrackTable, Timestamp};
 use palisade_dataplane::flowlog::FlowLog;
@@ -13,8 +17,9 @@ use palisade_dataplane::pipeline::{Pipeline, PipelineConfig};
 use palisade_dataplane::policy::Snapshot;
 use palisade_xsk::{MemIo, PacketIo, PortId};
 
+use super::config::Pacing;
 use super::endpoints::{NeighbourProbe, local_ports, routes_for};
-use super::worker::{Published, Worker};
+use super::worker::{Published, Worker, WorkerStats};
 use crate::compile::compile;
 use crate::eval::reference::Failsafes;
 use crate::store::Store;
@@ -519,4 +524,49 @@ fn unresolved_ipv6_pods_get_a_neighbour_solicitation_from_the_gateway() {
     assert!(w_io(&mut w).inject(PortId(1), 0, &arp(1, POD_MACS[1], B, [0; 6], GW)));
     w.step(&p, now()).expect("step");
     assert_eq!(w.probe_neighbours(&p).expect("probe"), 0);
+}
+
+/// Runs `w` on its own thread until it has iterated a while, returns its final counters.
+fn run_briefly(w: &mut Worker<MemIo>, pacing: Pacing) -> WorkerStats {
+    let shared = ArcSwap::from_pointee(published(Snapshot::default(), None));
+    let stop = AtomicBool::new(false);
+    let report = Mutex::new(WorkerStats::default());
+    std::thread::scope(|s| {
+        let running = s.spawn(|| w.run(&shared, &stop, Instant::now(), pacing, &report));
+        std::thread::sleep(Duration::from_millis(20));
+        stop.store(true, Ordering::Relaxed);
+        running.join().expect("worker thread").expect("worker run");
+    });
+    report.into_inner().expect("report")
+}
+
+#[test]
+fn an_idle_worker_polls_through_the_busy_window_and_sleeps_after_it() {
+    let mut w = worker();
+    let no_window = Pacing {
+        busy_poll: Duration::ZERO,
+        idle_poll: Duration::from_millis(1),
+    };
+    let s = run_briefly(&mut w, no_window);
+    assert!(s.idle_waits > 0, "{s:?}");
+    assert_eq!(s.busy_polls, 0, "{s:?}");
+
+    let endless_window = Pacing {
+        busy_poll: Duration::from_secs(3600),
+        idle_poll: Duration::from_millis(1),
+    };
+    let s = run_briefly(&mut worker(), endless_window);
+    assert!(s.busy_polls > 0, "{s:?}");
+    assert_eq!(s.idle_waits, 0, "{s:?}");
+}
+
+#[test]
+fn frames_the_sockets_lost_show_in_the_worker_counters() {
+    let mut w = worker();
+    assert!(
+        !w_io(&mut w).inject(PortId(0), 0, &[0; 4096]),
+        "longer than a frame"
+    );
+    let s = w.stats();
+    assert_eq!((s.kernel.rx_dropped, s.kernel_unreadable), (1, 0), "{s:?}");
 }

@@ -160,13 +160,13 @@ impl Workers {
         let report = Arc::new(Mutex::new(WorkerStats::default()));
         let core = pick_core(config, w);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (t_stop, t_report, idle) = (self.stop.clone(), report.clone(), config.idle_poll());
+        let (t_stop, t_report, pacing) = (self.stop.clone(), report.clone(), config.pacing());
         let handle = std::thread::Builder::new()
             .name(format!("palisade-worker-{w}"))
             .spawn(move || {
                 let pinned = core.is_some_and(core_affinity::set_for_current);
                 let _ = ready_tx.send(pinned.then_some(core).flatten());
-                worker.run(&shared, &t_stop, Instant::now(), idle, &t_report)
+                worker.run(&shared, &t_stop, Instant::now(), pacing, &t_report)
             })
             .map_err(|e| runtime("spawning a worker")(e.to_string()))?;
         self.handles.push(handle);
@@ -259,12 +259,23 @@ impl Workers {
             revalidation_denies = p.revalidation_denies,
             batches = s.batches,
             idle_waits = s.idle_waits,
+            busy_polls = s.busy_polls,
             backpressure = s.backpressure,
             neighbour_probes = s.neighbour_probes,
             io_tx = s.io.tx,
             io_anomalies = s.io.anomalies,
+            xsk_rx_dropped = s.kernel.rx_dropped,
+            xsk_rx_ring_full = s.kernel.rx_ring_full,
+            xsk_fill_ring_empty = s.kernel.rx_fill_ring_empty,
+            xsk_invalid_descs = s.kernel.rx_invalid_descs + s.kernel.tx_invalid_descs,
             "{what}"
         );
+        if s.kernel_unreadable > 0 {
+            tracing::warn!(
+                sockets = s.kernel_unreadable,
+                "{what}: some sockets' kernel counters (XDP_STATISTICS) could not be read"
+            );
+        }
         let drops: Vec<String> = p
             .drops
             .iter()
@@ -297,8 +308,11 @@ fn register(node: &mut Node, io: &XskIo) -> Result<(), RunError> {
 fn add(total: &mut WorkerStats, s: &WorkerStats) {
     total.pipeline.merge(&s.pipeline);
     add_io(&mut total.io, &s.io);
+    total.kernel.add(&s.kernel);
+    total.kernel_unreadable += s.kernel_unreadable;
     total.batches += s.batches;
     total.idle_waits += s.idle_waits;
+    total.busy_polls += s.busy_polls;
     total.backpressure += s.backpressure;
     total.neighbour_probes += s.neighbour_probes;
     total.generation = if total.generation == 0 {
@@ -351,6 +365,7 @@ mod tests {
         a.pipeline.rx = 3;
         a.pipeline.forwarded = 2;
         a.io.tx = 2;
+        a.kernel.rx_dropped = 7;
         a.batches = 1;
         a.generation = 4;
         let mut b = a.clone();
@@ -362,6 +377,7 @@ mod tests {
         assert_eq!(total.pipeline.rx, 8);
         assert_eq!(total.pipeline.forwarded, 4);
         assert_eq!(total.io.tx, 4);
+        assert_eq!(total.kernel.rx_dropped, 14);
         assert_eq!(total.batches, 2);
         assert_eq!(total.generation, 3, "the oldest generation still running");
     }

@@ -12,7 +12,7 @@ use crate::{
     XskError,
     frame::{Frame, Pool},
     mem::{FrameBufs, FrameMem},
-    ring::{Desc, Rings},
+    ring::{Desc, KernelStats, Rings},
 };
 
 /// A port (an interface) of a worker, by position in the list it was opened with.
@@ -175,6 +175,21 @@ impl<R: Rings> Ports<R> {
     /// Counters.
     pub fn stats(&self) -> &IoStats {
         &self.stats
+    }
+
+    /// The kernel counters of every socket added up (`XDP_STATISTICS`: frames lost because
+    /// the RX ring was full or the fill ring empty, invalid descriptors); a socket whose
+    /// counters cannot be read is skipped and counted in the second value.
+    pub fn kernel_stats(&self) -> (KernelStats, usize) {
+        let mut total = KernelStats::default();
+        let mut unreadable = 0;
+        for s in &self.sockets {
+            match s.rings.kernel_stats() {
+                Ok(k) => total.add(&k),
+                Err(_) => unreadable += 1,
+            }
+        }
+        (total, unreadable)
     }
 
     /// Frames on the free list.
@@ -741,12 +756,30 @@ mod tests {
         assert!(io.inject(PortId(0), 0, b"a"));
         assert!(io.inject(PortId(0), 0, b"b"));
         assert!(!io.inject(PortId(0), 0, b"c"), "fill ring empty");
+        let (k, unreadable) = io.kernel_stats();
+        assert_eq!(
+            (k.rx_dropped, k.rx_fill_ring_empty, k.rx_ring_full),
+            (1, 1, 0)
+        );
+        assert_eq!((k.rx_lost(), unreadable), (1, 0));
         let mut rx = Vec::new();
         assert_eq!(io.recv(&mut rx, 1).expect("recv"), 1, "max respected");
         assert_eq!(io.recv(&mut rx, 8).expect("recv"), 1);
         for r in rx {
             io.release(r.frame);
         }
+        assert_conserved(&io, 0);
+    }
+
+    #[test]
+    fn a_frame_longer_than_a_frame_buffer_is_dropped_and_counted() {
+        let mut io = MemIo::new(2, 1, 16, 2).expect("io");
+        assert!(!io.inject(PortId(1), 0, &[0; 4096]), "longer than a frame");
+        let (k, _) = io.kernel_stats();
+        assert_eq!(
+            (k.rx_dropped, k.rx_fill_ring_empty, k.rx_ring_full),
+            (1, 0, 0)
+        );
         assert_conserved(&io, 0);
     }
 

@@ -57,5 +57,6 @@ pub use frame::Frame;
 pub use io::{IoStats, PacketIo, PortId, Ports, Received, TxBatch};
 pub use mem::{FrameBuf, FrameBufs};
 pub use mem_io::{MemIo, MemRings};
+pub use ring::KernelStats;
 pub use sys::probe_af_xdp;
 pub use xsk::{PortSpec, SocketInfo, XskConfig, XskIo, XskRings};

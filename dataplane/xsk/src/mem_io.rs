@@ -2,7 +2,8 @@
 //!
 //! Contract: the same frame-ownership layer as AF_XDP ([`crate::Ports`]) over fake rings that
 //! behave like the kernel's: fill entries are consumed by [`MemIo::inject`] (a frame arriving on a
-//! port's queue; dropped when the fill ring is empty or the RX ring full), TX descriptors move to
+//! port's queue; dropped, and counted in the socket's [`KernelStats`] as the kernel counts it,
+//! when the fill ring is empty or the RX ring full), TX descriptors move to
 //! the "wire" only when kicked (a bounded number per kick, like copy mode), and complete when the
 //! test takes them with [`MemIo::take_sent`]. Faults can be injected to test the rejections.
 
@@ -13,7 +14,7 @@ use crate::{
     frame::{Pool, new_umem_id},
     io::{PortId, Ports},
     mem::FrameMem,
-    ring::{Desc, Rings},
+    ring::{Desc, KernelStats, Rings},
 };
 
 /// The in-memory implementation of [`crate::PacketIo`].
@@ -32,6 +33,7 @@ pub struct MemRings {
     duplicate_completions: bool,
     kick_error: Option<i32>,
     refuse_fill: bool,
+    kernel: KernelStats,
 }
 
 impl MemRings {
@@ -47,6 +49,7 @@ impl MemRings {
             duplicate_completions: false,
             kick_error: None,
             refuse_fill: false,
+            kernel: KernelStats::default(),
         }
     }
 }
@@ -106,6 +109,9 @@ impl Rings for MemRings {
     fn poll_fd(&self) -> Option<std::os::fd::RawFd> {
         None
     }
+    fn kernel_stats(&self) -> std::io::Result<KernelStats> {
+        Ok(self.kernel)
+    }
 }
 
 impl Ports<MemRings> {
@@ -150,16 +156,24 @@ impl Ports<MemRings> {
         let Some(s) = self.socket_index(port, queue) else {
             return false;
         };
-        if bytes.len() > self.mem.capacity() {
-            return false;
-        }
+        let too_long = bytes.len() > self.mem.capacity();
         let rings = &mut self.sockets[s].rings;
-        if rings.rx.len() >= rings.size as usize {
+        if too_long {
+            rings.kernel.rx_dropped += 1;
             return false;
         }
+        // Counted as copy mode counts them: no fill entry is `rx_dropped` (and an empty fill
+        // ring), no RX slot `rx_ring_full`.
         let Some(idx) = rings.fill.pop_front() else {
+            rings.kernel.rx_dropped += 1;
+            rings.kernel.rx_fill_ring_empty += 1;
             return false;
         };
+        if rings.rx.len() >= rings.size as usize {
+            rings.fill.push_front(idx);
+            rings.kernel.rx_ring_full += 1;
+            return false;
+        }
         rings.rx.push_back(Desc {
             idx,
             len: bytes.len() as u32,

@@ -15,6 +15,47 @@ pub struct Desc {
     pub len: u32,
 }
 
+/// A socket's kernel-side drop and error counters (`XDP_STATISTICS`), added up over sockets.
+///
+/// In copy mode a frame the XDP program redirects is lost as `rx_dropped` (with
+/// `rx_fill_ring_empty`) when the fill ring has no frame to copy it into, and as `rx_ring_full`
+/// when the RX ring has no free slot. [`crate::Ports`] never gives a socket more fill entries
+/// than its RX ring holds, so with it a worker that falls behind empties the fill ring first:
+/// its losses show as `rx_dropped`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Frames dropped for other reasons than a full RX ring (in copy mode: no fill entry, or
+    /// longer than a frame).
+    pub rx_dropped: u64,
+    /// Frames dropped because the RX ring was full.
+    pub rx_ring_full: u64,
+    /// Times the kernel found the fill ring empty.
+    pub rx_fill_ring_empty: u64,
+    /// RX descriptors the kernel rejected as invalid.
+    pub rx_invalid_descs: u64,
+    /// TX descriptors the kernel rejected as invalid.
+    pub tx_invalid_descs: u64,
+    /// Times the kernel found the TX ring empty when woken to transmit.
+    pub tx_ring_empty: u64,
+}
+
+impl KernelStats {
+    /// Adds `other` into `self`.
+    pub fn add(&mut self, other: &Self) {
+        self.rx_dropped += other.rx_dropped;
+        self.rx_ring_full += other.rx_ring_full;
+        self.rx_fill_ring_empty += other.rx_fill_ring_empty;
+        self.rx_invalid_descs += other.rx_invalid_descs;
+        self.tx_invalid_descs += other.tx_invalid_descs;
+        self.tx_ring_empty += other.tx_ring_empty;
+    }
+
+    /// Frames the socket lost on the way in (`rx_dropped` + `rx_ring_full`).
+    pub fn rx_lost(&self) -> u64 {
+        self.rx_dropped + self.rx_ring_full
+    }
+}
+
 /// Ring operations of one socket. Implementations never block.
 pub trait Rings {
     /// Free fill-ring slots, at most `want` (may be fewer than actually free).
@@ -39,4 +80,6 @@ pub trait Rings {
     fn complete(&mut self, out: &mut [u32]) -> usize;
     /// The socket fd to `poll()` for RX, if there is one.
     fn poll_fd(&self) -> Option<RawFd>;
+    /// The socket's kernel counters since it was opened.
+    fn kernel_stats(&self) -> io::Result<KernelStats>;
 }

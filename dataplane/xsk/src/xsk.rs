@@ -26,7 +26,7 @@ use crate::{
     frame::{Pool, new_umem_id},
     io::{PortId, Ports},
     mem::FrameMem,
-    ring::{Desc, Rings},
+    ring::{Desc, KernelStats, Rings},
 };
 
 /// The AF_XDP implementation of [`crate::PacketIo`].
@@ -234,6 +234,18 @@ impl Rings for XskRings {
     fn poll_fd(&self) -> Option<RawFd> {
         Some(self.rx.fd().as_raw_fd())
     }
+
+    fn kernel_stats(&self) -> io::Result<KernelStats> {
+        let st = self.rx.fd().xdp_statistics()?;
+        Ok(KernelStats {
+            rx_dropped: st.rx_dropped(),
+            rx_ring_full: st.rx_ring_full(),
+            rx_fill_ring_empty: st.rx_fill_ring_empty_descs(),
+            rx_invalid_descs: st.rx_invalid_descs(),
+            tx_invalid_descs: st.tx_invalid_descs(),
+            tx_ring_empty: st.tx_ring_empty_descs(),
+        })
+    }
 }
 
 fn qsize(field: &'static str, v: u32) -> Result<QueueSize, XskError> {
@@ -402,14 +414,6 @@ impl Ports<XskRings> {
                 queue: s.rings.queue,
                 fd: s.rings.rx.fd().as_raw_fd(),
             })
-            .collect()
-    }
-
-    /// Kernel statistics of every socket (`XDP_STATISTICS`), in socket order.
-    pub fn kernel_stats(&self) -> Vec<io::Result<xsk_rs::socket::XdpStatistics>> {
-        self.sockets
-            .iter()
-            .map(|s| s.rings.rx.fd().xdp_statistics())
             .collect()
     }
 }
