@@ -14,7 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use palisade_dataplane::conntrack::{ConntrackConfig, ConntrackTable, Timeouts, Timestamp};
+use palisade_bench::ctkeys::key_of;
+use palisade_dataplane::conntrack::{
+    ConntrackConfig, ConntrackTable, Decision, Inserted, Timeouts, Timestamp, Verdict,
+};
 use palisade_dataplane::flowlog::FlowLog;
 use palisade_dataplane::forward::{RouteTable, rewrite_for_forward};
 use palisade_dataplane::packet::{L3, MacAddr, checksum, parse_frame};
@@ -117,6 +120,11 @@ fn full_batch(c: &mut Criterion) {
         generation: 1,
         verdict: PolicyVerdict::allow(1),
     };
+    let allow_decision = Decision {
+        verdict: Verdict::Allow,
+        rule_id: 1,
+        generation: 1,
+    };
     let ct = Arc::new(ConntrackTable::new(ConntrackConfig::with_capacity(1 << 20)).expect("ct"));
     let mut pipeline = Pipeline::new(PipelineConfig::default(), ct, Arc::new(FlowLog::new(1024)));
     let templates: Vec<Vec<u8>> = (0..BATCH as u16)
@@ -160,37 +168,52 @@ fn full_batch(c: &mut Criterion) {
     // expire after 1 ms of batch time (10 us per batch) and each batch sweeps 256 slots, as
     // the worker loop's housekeeping would, so the table stays far from full and this measures
     // miss + policy + insert, not eviction from a full table (ctbench's churn measures that).
-    let config = ConntrackConfig {
-        timeouts: Timeouts {
-            udp: Duration::from_millis(1),
-            ..Timeouts::default()
-        },
-        ..ConntrackConfig::with_capacity(1 << 16)
-    };
-    let ct = Arc::new(ConntrackTable::new(config).expect("ct"));
-    let mut pipeline = Pipeline::new(PipelineConfig::default(), ct, Arc::new(FlowLog::new(1024)));
-    let mut next: u32 = 0;
-    let mut fresh: Vec<Vec<u8>> = templates.clone();
-    g.bench_function("new_flows", |b| {
-        b.iter(|| {
-            for t in fresh.iter_mut() {
-                next = next.wrapping_add(1);
-                let port = (next % 60_000) as u16 + 1024;
-                let dst = Ipv4Addr::from(0x0a00_0100 + (next / 60_000) % 250);
-                rewrite_udp4(t, A, dst, port, 53);
-            }
-            now = now.plus(Duration::from_micros(10));
-            run(&mut pipeline, &mut bufs, &fresh, now, &mut out);
-            pipeline.housekeeping(now, 256);
-            while pipeline.flowlog().pop().is_some() {}
-        })
-    });
-    assert!(
-        out.iter().all(|a| matches!(a, Action::Forward { .. })),
-        "{out:?}"
-    );
-    let c = pipeline.counters();
-    assert_eq!(c.drops.total(), 0, "{c:?}");
+    // `new_flows`: a 64K-entry table holding only these flows (its lines stay in the cache);
+    // `new_flows_1M_half_full`: a 1M-entry table that also holds 512K long-lived TCP
+    // connections, so the buckets a batch reads are spread over 7 MB and come from memory.
+    for (name, capacity, prefill) in [
+        ("new_flows", 1usize << 16, 0u64),
+        ("new_flows_1M_half_full", 1 << 20, 1 << 19),
+    ] {
+        let config = ConntrackConfig {
+            timeouts: Timeouts {
+                udp: Duration::from_millis(1),
+                tcp_syn: Duration::from_secs(3600),
+                ..Timeouts::default()
+            },
+            ..ConntrackConfig::with_capacity(capacity)
+        };
+        let ct = Arc::new(ConntrackTable::new(config).expect("ct"));
+        let syn = 0x02;
+        for i in 0..prefill {
+            let inserted = ct.insert(&key_of(i), syn, allow_decision, now);
+            assert!(matches!(inserted, Ok(Inserted::New)), "{inserted:?}");
+        }
+        let mut pipeline =
+            Pipeline::new(PipelineConfig::default(), ct, Arc::new(FlowLog::new(1024)));
+        let mut next: u32 = 0;
+        let mut fresh: Vec<Vec<u8>> = templates.clone();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                for t in fresh.iter_mut() {
+                    next = next.wrapping_add(1);
+                    let port = (next % 60_000) as u16 + 1024;
+                    let dst = Ipv4Addr::from(0x0a00_0100 + (next / 60_000) % 250);
+                    rewrite_udp4(t, A, dst, port, 53);
+                }
+                now = now.plus(Duration::from_micros(10));
+                run(&mut pipeline, &mut bufs, &fresh, now, &mut out);
+                pipeline.housekeeping(now, 256);
+                while pipeline.flowlog().pop().is_some() {}
+            })
+        });
+        assert!(
+            out.iter().all(|a| matches!(a, Action::Forward { .. })),
+            "{out:?}"
+        );
+        let c = pipeline.counters();
+        assert_eq!(c.drops.total(), 0, "{c:?}");
+    }
     g.finish();
 }
 

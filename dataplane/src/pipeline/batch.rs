@@ -69,7 +69,10 @@ struct Scratch {
     misses: Vec<usize>,
     invalid: Vec<usize>,
     miss_keys: Vec<FlowKey>,
+    miss_flags: Vec<u8>,
     verdicts: Vec<PolicyVerdict>,
+    decisions: Vec<Decision>,
+    inserted: Vec<Result<Inserted, InsertError>>,
 }
 
 /// One worker's pipeline. See the module contract.
@@ -225,34 +228,47 @@ impl Pipeline {
             }
         }
 
-        // 4. New flows: the policy decides (in a batch), conntrack remembers.
+        // 4. New flows: the policy decides and conntrack remembers, each in one batch. The
+        //    inserts run in slice order, so a second packet of a connection opened earlier
+        //    in this batch finds that entry (`Existing`) as it would one insert at a time.
         s.miss_keys.clear();
-        s.miss_keys.extend(
-            s.misses
-                .iter()
-                .filter_map(|&j| s.pending.get(j))
-                .map(|p| p.ip.key),
-        );
-        s.verdicts.clear();
-        s.verdicts
-            .resize(s.miss_keys.len(), PolicyVerdict::default());
-        if !s.miss_keys.is_empty() {
-            policy.decide_batch(&s.miss_keys, &mut s.verdicts);
+        s.miss_flags.clear();
+        for p in s.misses.iter().filter_map(|&j| s.pending.get(j)) {
+            s.miss_keys.push(p.ip.key);
+            s.miss_flags.push(p.ip.tcp_flags);
         }
-        let generation = policy.generation();
-        for (&j, &pv) in s.misses.iter().zip(s.verdicts.iter()) {
-            let Some(p) = s.pending.get(j) else { continue };
-            let decision = Decision {
+        let m = s.miss_keys.len();
+        s.verdicts.clear();
+        s.verdicts.resize(m, PolicyVerdict::default());
+        s.decisions.clear();
+        s.inserted.clear();
+        if m > 0 {
+            policy.decide_batch(&s.miss_keys, &mut s.verdicts);
+            let generation = policy.generation();
+            s.decisions.extend(s.verdicts.iter().map(|pv| Decision {
                 verdict: pv.verdict,
                 rule_id: pv.rule_id,
                 generation,
-            };
+            }));
+            s.inserted.resize(m, Err(InsertError::Full));
+            self.conntrack.insert_batch(
+                &s.miss_keys,
+                &s.miss_flags,
+                &s.decisions,
+                now,
+                &mut s.inserted,
+            );
+        }
+        for ((&j, &decision), &inserted) in s
+            .misses
+            .iter()
+            .zip(s.decisions.iter())
+            .zip(s.inserted.iter())
+        {
+            let Some(p) = s.pending.get(j) else { continue };
             self.note_decision(&p.ip.key, decision, FlowEventReason::NewFlow, now);
-            let verdict = match self
-                .conntrack
-                .insert(&p.ip.key, p.ip.tcp_flags, decision, now)
-            {
-                Ok(Inserted::New) => Ok(pv.verdict),
+            let verdict = match inserted {
+                Ok(Inserted::New) => Ok(decision.verdict),
                 Ok(Inserted::Existing(h)) => Ok(self.resolve_hit(&h, &p.ip.key, policy, now)),
                 Err(InsertError::Invalid(_)) => Err(DropReason::ConntrackInvalid),
                 Err(InsertError::Full) => Err(DropReason::ConntrackFull),

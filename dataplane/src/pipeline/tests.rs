@@ -83,7 +83,19 @@ impl Harness {
     }
 
     fn with(routes: RouteTable, flowlog_capacity: usize) -> Self {
-        let ct = ConntrackTable::new(ConntrackConfig::with_capacity(1024)).expect("conntrack");
+        Self::with_conntrack(
+            routes,
+            flowlog_capacity,
+            ConntrackConfig::with_capacity(1024),
+        )
+    }
+
+    fn with_conntrack(
+        routes: RouteTable,
+        flowlog_capacity: usize,
+        config: ConntrackConfig,
+    ) -> Self {
+        let ct = ConntrackTable::new(config).expect("conntrack");
         Self {
             pipeline: Pipeline::new(
                 PipelineConfig::default(),
@@ -587,6 +599,76 @@ fn batch_with_repeated_new_flow_decides_and_forwards_all() {
     let out = h.run(&vec![(frame, POD_A); 40], &p);
     assert!(out.iter().all(|(a, _)| *a == forward(POD_B)));
     assert_eq!(h.pipeline.conntrack().stats().entries, 1);
+    // All 40 missed the lookup and were decided (one event each); the first created the
+    // entry, the other 39 (across two insert groups of 32) found it.
+    let c = h.pipeline.counters();
+    assert_eq!((c.conntrack_misses, c.policy_decisions), (40, 40));
+    assert_eq!(h.pipeline.flowlog().len(), 40);
+    assert_eq!(h.pipeline.conntrack().stats().inserts, 1);
+    h.check_invariant();
+}
+
+#[test]
+fn new_flow_and_its_reply_in_one_batch_share_one_entry() {
+    let mut h = Harness::new();
+    let p = policy(1, &[53]);
+    let input = [
+        (udp4("10.0.0.1", "10.0.0.2", 1234, 53), POD_A),
+        // The reply: a miss at lookup like its request, and on its own it would be denied
+        // (port 1234 is not allowed), but the request's entry created just before decides.
+        (udp4("10.0.0.2", "10.0.0.1", 53, 1234), POD_B),
+        (udp4("10.0.0.2", "10.0.0.1", 53, 4321), POD_B),
+        (udp4("10.0.0.1", "10.0.0.2", 1234, 53), POD_A),
+    ];
+    let actions: Vec<Action> = h.run(&input, &p).into_iter().map(|(a, _)| a).collect();
+    assert_eq!(
+        actions,
+        [
+            forward(POD_B),
+            forward(POD_A),
+            dropped(DropReason::PolicyDenied),
+            forward(POD_B)
+        ]
+    );
+    let ct = h.pipeline.conntrack().stats();
+    assert_eq!((ct.entries, ct.inserts), (2, 2), "{ct:?}");
+    let c = h.pipeline.counters();
+    assert_eq!((c.conntrack_misses, c.policy_decisions), (4, 4));
+    // The next reply is a plain hit on the replied entry.
+    let before = h.pipeline.counters().conntrack_hits;
+    let out = h.run(&[(udp4("10.0.0.2", "10.0.0.1", 53, 1234), POD_B)], &p);
+    assert_eq!(out[0].0, forward(POD_A));
+    assert_eq!(h.pipeline.counters().conntrack_hits, before + 1);
+    h.check_invariant();
+}
+
+#[test]
+fn a_full_table_drops_new_flows_and_keeps_established_ones() {
+    let config = ConntrackConfig::with_capacity(8);
+    let mut h = Harness::with_conntrack(routes_with(Some(ROUTER_MAC)), 1024, config);
+    let p = policy(1, &[53]);
+    let request = |i: u16| (udp4("10.0.0.1", "10.0.0.2", 1000 + i, 53), POD_A);
+    let reply = |i: u16| (udp4("10.0.0.2", "10.0.0.1", 53, 1000 + i), POD_B);
+    // Eight connections, each request and reply in the same batch: established, replied,
+    // never early-dropped.
+    let input: Vec<_> = (0..8).flat_map(|i| [request(i), reply(i)]).collect();
+    let out = h.run(&input, &p);
+    assert!(out.iter().all(|(a, _)| matches!(a, Action::Forward { .. })));
+    assert_eq!(h.pipeline.conntrack().stats().entries, 8);
+    // A full table of established connections: new flows are dropped, the old ones pass.
+    let out = h.run(&[request(8), reply(3), request(9), request(3)], &p);
+    let actions: Vec<Action> = out.into_iter().map(|(a, _)| a).collect();
+    assert_eq!(
+        actions,
+        [
+            dropped(DropReason::ConntrackFull),
+            forward(POD_A),
+            dropped(DropReason::ConntrackFull),
+            forward(POD_B)
+        ]
+    );
+    let ct = h.pipeline.conntrack().stats();
+    assert_eq!((ct.entries, ct.insert_failures), (8, 2), "{ct:?}");
     h.check_invariant();
 }
 
