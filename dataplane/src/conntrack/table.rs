@@ -201,11 +201,9 @@ impl ConntrackTable {
         for start in (0..n).step_by(BATCH) {
             let end = (start + BATCH).min(n);
             let group = &mut out[start..end];
-            hits += self.lookup_group(&keys[start..end], &flags[start..end], now, group);
-            invalid += group
-                .iter()
-                .filter(|r| matches!(r, Lookup::Invalid(_)))
-                .count();
+            let (h, i) = self.lookup_group(&keys[start..end], &flags[start..end], now, group);
+            hits += h;
+            invalid += i;
         }
         self.counters.add(Counter::Hits, hits as u64);
         self.counters
@@ -213,8 +211,14 @@ impl ConntrackTable {
         self.counters.add(Counter::Invalid, invalid as u64);
     }
 
-    /// One group of at most `BATCH` keys; returns the number of hits.
-    fn lookup_group(&self, keys: &[FlowKey], flags: &[u8], now: u32, out: &mut [Lookup]) -> usize {
+    /// One group of at most `BATCH` keys; returns the numbers of hits and of invalid packets.
+    fn lookup_group(
+        &self,
+        keys: &[FlowKey],
+        flags: &[u8],
+        now: u32,
+        out: &mut [Lookup],
+    ) -> (usize, usize) {
         let n = keys.len();
         let mut cks = [CtKey::default(); BATCH];
         let mut pkt_b = [false; BATCH];
@@ -251,7 +255,7 @@ impl ConntrackTable {
         }
         std::hint::black_box(sink);
         // Stage 3: complete each lookup; a candidate that is not the key falls back to a probe.
-        let mut hits = 0;
+        let (mut hits, mut invalid) = (0, 0);
         for i in 0..n {
             let ck = &cks[i];
             let cand = self.slots.get(cand[i] as usize).and_then(|s| {
@@ -262,14 +266,16 @@ impl ConntrackTable {
                 Some((slot, view)) => self.apply(slot, &view, pkt_b[i], flags[i], now),
                 None => Applied::Retry,
             };
-            out[i] = match applied {
+            let r = match applied {
                 Applied::Hit(h) => Lookup::Hit(h),
                 Applied::Gone => self.miss(ck, flags[i]),
                 Applied::Retry => self.lookup_at(ck, pkt_b[i], locs[i], flags[i], now),
             };
-            hits += usize::from(matches!(out[i], Lookup::Hit(_)));
+            hits += usize::from(matches!(r, Lookup::Hit(_)));
+            invalid += usize::from(matches!(r, Lookup::Invalid(_)));
+            out[i] = r;
         }
-        hits
+        (hits, invalid)
     }
 
     #[inline]
