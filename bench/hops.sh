@@ -3,6 +3,7 @@
 # contract benchmark.
 #
 #   bench/hops.sh [palisade|xsk-bare] [one-flow|new-flows]   # env: DURATION=3 EXTRA_CFG="..."
+#                                                            #      PERF=1 (profile CPU 1)
 #
 # Builds the two-pod topology of bench/scripts/topology.sh, starts the forwarder on CPU 1
 # (palisade with an allow-only store and EXTRA_CFG appended to its config, or xsk_bare), floods
@@ -63,10 +64,19 @@ start_trafgen "$tmp/traffic.cfg" 0
 bg_pids+=("$trafgen_pid")
 sleep 1
 hops before
-sleep "$DURATION"
+if [ "${PERF:-0}" = 1 ]; then
+    perf record -q -g -C 1 -o "$tmp/perf.data" -- sleep "$DURATION" 2>/dev/null
+else
+    sleep "$DURATION"
+fi
 hops after
 stop_group "${bg_pids[-1]}"
 stop_pid "$fwd_pid"
 fwd_pid=""
 grep -h "final counters\|drops" "$tmp/fwd.log" | tail -2 || true
 tail -3 "$tmp/fwd.out"
+if [ "${PERF:-0}" = 1 ]; then
+    echo "== CPU 1 (the forwarder's) during the flood, by symbol (perf, self time, the worker thread only)"
+    perf report -q -i "$tmp/perf.data" --no-children -g none --comm palisade-worker --sort dso,sym 2>/dev/null |
+        grep -v '^$' | grep -v '^ *|' | grep -v '^ *-' | head -"${PERF_LINES:-45}"
+fi

@@ -3,6 +3,7 @@
 #
 #   bench/reload.sh         # env: STORES="100 1000 10000" RULES_PER_POLICY=5 SWAPS=20
 #                           #      OBSERVE=1 PROBE_GAP_US=200 SETTLE_MS=150 FWD_CPU=1 GEN_CPU=0
+#                           #      CHANGE=whole-store|one-policy
 #
 # For every store size P in STORES, two stores of bench/scripts/gen-store.sh with P
 # NetworkPolicies of RULES_PER_POLICY ipBlock rules each, all selecting pod b (so the whole
@@ -13,6 +14,10 @@
 # directory gets the other store's files, SIGHUP, and the script waits for palisade's
 # `reloaded:` (or `reload failed`) line, plus SETTLE_MS, before the next swap. So every swap
 # really changes the snapshot and flips pod a's verdict.
+# CHANGE=one-policy (default whole-store) measures the common case instead: every policy is a
+# file of its own (gen-store.sh SPLIT=1), A = VARIANT 0 plus zz-allow-a and B = VARIANT 0
+# without it, so a swap adds or removes one file of P + 2 (palisade parses only that file; it
+# still compiles the whole store). The store is named "ipblock-PxR-one-policy" then.
 #
 # Measured per swap:
 #   reload_ms    palisade's own "in X ms" of the `reloaded:` line: from reading the SIGHUP off
@@ -49,6 +54,15 @@ SETTLE_MS=${SETTLE_MS:-150}
 RELOAD_TIMEOUT=${RELOAD_TIMEOUT:-60}
 FWD_CPU=${FWD_CPU:-1}
 GEN_CPU=${GEN_CPU:-0}
+CHANGE=${CHANGE:-whole-store}
+case $CHANGE in
+whole-store) split=0 variant_b=1 suffix="" ;;
+one-policy) split=1 variant_b=0 suffix="-one-policy" ;;
+*)
+    echo "reload.sh: CHANGE is whole-store or one-policy, not $CHANGE" >&2
+    exit 2
+    ;;
+esac
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=bench/scripts/topology.sh
@@ -152,11 +166,11 @@ run_store() {
     local policies=$1
     local rules=$((policies * RULES_PER_POLICY)) i want next hup0 live=$tmp/live
     local probe_pid="" cap_pid=""
-    bash "$root/bench/scripts/gen-store.sh" "$tmp/A" "$NODE_NAME" "$policies" "$RULES_PER_POLICY" 0 1
-    bash "$root/bench/scripts/gen-store.sh" "$tmp/B" "$NODE_NAME" "$policies" "$RULES_PER_POLICY" 1 0
+    SPLIT=$split bash "$root/bench/scripts/gen-store.sh" "$tmp/A" "$NODE_NAME" "$policies" "$RULES_PER_POLICY" 0 1
+    SPLIT=$split bash "$root/bench/scripts/gen-store.sh" "$tmp/B" "$NODE_NAME" "$policies" "$RULES_PER_POLICY" "$variant_b" 0
     rm -rf "$live"
     mkdir -p "$live"
-    cp "$tmp"/A/*.yaml "$live/"
+    cp -r "$tmp/A/." "$live/"
     : >"$tmp/hups"
     : >"$tmp/swaps"
     ip netns exec "$NODE" "$PALISADE" run --store "$live" --node "$NODE_NAME" \
@@ -198,8 +212,8 @@ run_store() {
     next=B
     for ((i = 1; i <= SWAPS; i++)); do
         want=$(($(reload_count) + 1))
-        rm -f "$live"/*.yaml
-        cp "$tmp/$next"/*.yaml "$live/"
+        rm -rf "${live:?}"/*
+        cp -r "$tmp/$next/." "$live/"
         hup0=$EPOCHREALTIME
         kill -HUP "$fwd_pid"
         echo "$hup0 $next" >>"$tmp/hups"
@@ -249,8 +263,8 @@ run_store() {
     read -r e50 _ <<<"$(awk '{ print $2 }' "$tmp/hups" | paste -d' ' - "$tmp/swaps" "$tmp/observed" |
         awk '$1 == "A" && $2 != "failed" && $6 ~ /^[0-9.]+$/ { print $6 - $2 }' | percentiles)"
     [ "$observe" = 1 ] || seen=null
-    printf '{"store": "ipblock-%dx%d", "policies": %d, "p50_ms": %s, "p99_ms": %s, "swaps": %d, "rules": %d, "failed": %d, "load_p50_ms": %s, "compile_p50_ms": %s, "swap_p50_ms": %s, "observed_p50_ms": %s, "observed_p99_ms": %s, "observed_swaps": %s, "observed_extra_p50_ms": %s}\n' \
-        "$policies" "$RULES_PER_POLICY" "$policies" "$p50" "$p99" "$ok" "$rules" "$failed" \
+    printf '{"store": "ipblock-%dx%d%s", "policies": %d, "p50_ms": %s, "p99_ms": %s, "swaps": %d, "rules": %d, "failed": %d, "load_p50_ms": %s, "compile_p50_ms": %s, "swap_p50_ms": %s, "observed_p50_ms": %s, "observed_p99_ms": %s, "observed_swaps": %s, "observed_extra_p50_ms": %s}\n' \
+        "$policies" "$RULES_PER_POLICY" "$suffix" "$policies" "$p50" "$p99" "$ok" "$rules" "$failed" \
         "$l50" "$c50" "$s50" "$o50" "$o99" "$seen" "$e50"
 }
 

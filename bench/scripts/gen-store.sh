@@ -16,6 +16,9 @@
 # ALLOW_A=0 (default 1) leaves zz-allow-a out: pod b stays isolated by the rules-* policies, so
 # everything from pod a to pod b is denied (bench/reload.sh flips the probe's verdict with it).
 # At most 64,000 rules in all (the /32s live in 10.V.0.1 - 10.V.255.250).
+# With SPLIT=1 in the environment, every policy is a file of its own instead
+# (DIR/policies/rules-NNNNN.yaml, DIR/policies/zz-allow-a.yaml), as a watched store would
+# hold them: then two stores that differ in one policy differ in one file.
 set -euo pipefail
 
 if [ "$#" -lt 4 ]; then
@@ -28,7 +31,7 @@ if [ $((policies * per)) -gt 64000 ]; then
     exit 2
 fi
 mkdir -p "$dir"
-rm -f "$dir/policy.yaml"
+rm -rf "$dir/policy.yaml" "$dir/policies"
 
 cat >"$dir/inventory.yaml" <<EOF
 apiVersion: v1
@@ -56,23 +59,36 @@ if [ "$policies" -eq 0 ]; then
     exit 0
 fi
 
-awk -v policies="$policies" -v per="$per" -v octet=$((200 + variant)) -v allow_a="$allow_a" 'BEGIN {
+split=${SPLIT:-0}
+[ "$split" = 1 ] && mkdir -p "$dir/policies"
+# out(name): the file policy `name` goes to (and closes the previous one when split).
+awk -v policies="$policies" -v per="$per" -v octet=$((200 + variant)) -v allow_a="$allow_a" \
+    -v one_per_file="$split" -v dir="$dir" '
+function out(name) {
+    if (one_per_file != 1) return dir "/policy.yaml"
+    if (current != "") close(current)
+    current = dir "/policies/" name ".yaml"
+    return current
+}
+BEGIN {
     k = 0
     for (p = 0; p < policies; p++) {
-        printf "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
-        printf "metadata: {name: rules-%05d, namespace: y}\n", p
-        printf "spec:\n  podSelector: {matchLabels: {pod: b}}\n  policyTypes: [Ingress]\n  ingress:\n"
+        f = out(sprintf("rules-%05d", p))
+        printf "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n" >f
+        printf "metadata: {name: rules-%05d, namespace: y}\n", p >f
+        printf "spec:\n  podSelector: {matchLabels: {pod: b}}\n  policyTypes: [Ingress]\n  ingress:\n" >f
         for (r = 0; r < per; r++) {
-            printf "  - from: [{ipBlock: {cidr: 10.%d.%d.%d/32}}]\n", octet, int(k / 250), k % 250 + 1
-            printf "    ports: [{protocol: UDP, port: 9000, endPort: 9999}]\n"
+            printf "  - from: [{ipBlock: {cidr: 10.%d.%d.%d/32}}]\n", octet, int(k / 250), k % 250 + 1 >f
+            printf "    ports: [{protocol: UDP, port: 9000, endPort: 9999}]\n" >f
             k++
         }
     }
     if (allow_a == 0) exit
-    printf "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
-    printf "metadata: {name: zz-allow-a, namespace: y}\n"
-    printf "spec:\n  podSelector: {matchLabels: {pod: b}}\n  policyTypes: [Ingress]\n  ingress:\n"
-    printf "  - from:\n    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: x}}\n"
-    printf "      podSelector: {matchLabels: {pod: a}}\n"
-    printf "    ports: [{protocol: UDP, port: 9000, endPort: 9999}, {protocol: TCP, port: 9001}]\n"
-}' >"$dir/policy.yaml"
+    f = out("zz-allow-a")
+    printf "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n" >f
+    printf "metadata: {name: zz-allow-a, namespace: y}\n" >f
+    printf "spec:\n  podSelector: {matchLabels: {pod: b}}\n  policyTypes: [Ingress]\n  ingress:\n" >f
+    printf "  - from:\n    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: x}}\n" >f
+    printf "      podSelector: {matchLabels: {pod: a}}\n" >f
+    printf "    ports: [{protocol: UDP, port: 9000, endPort: 9999}, {protocol: TCP, port: 9001}]\n" >f
+}'
