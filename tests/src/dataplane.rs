@@ -100,7 +100,11 @@ pub fn serve(
             },
         ],
     );
-    let forwarder = fwd.run(&mut io, stop, Duration::from_millis(50))?;
+    let pacing = palisade_xsk::Pacing {
+        busy_poll: Duration::from_micros(100),
+        idle_poll: Duration::from_millis(50),
+    };
+    let forwarder = fwd.run(&mut io, stop, pacing)?;
     let (k, _) = io.kernel_stats();
     let invalid = k.rx_invalid_descs + k.tx_invalid_descs;
     let dropped = k.rx_lost();

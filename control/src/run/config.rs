@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use palisade_dataplane::packet::MacAddr;
+use palisade_xsk::Pacing;
 use serde::Deserialize;
 
 use super::endpoints::parse_mac;
@@ -48,15 +49,6 @@ pub struct UplinkConfig {
     pub interface: String,
     /// MAC of the next hop every non-local frame is sent to (`aa:bb:cc:dd:ee:ff`).
     pub next_hop_mac: String,
-}
-
-/// When a worker polls its rings and when it sleeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pacing {
-    /// Keep polling this long after the last frame before sleeping.
-    pub busy_poll: Duration,
-    /// Longest sleep in poll().
-    pub idle_poll: Duration,
 }
 
 /// The whole configuration. See `config/palisade.yaml`.

@@ -4,7 +4,7 @@
 //! Contract (STYLE.md §5): the current [`Published`] (snapshot + routes) is loaded once per
 //! batch and the clock read once per batch; housekeeping (conntrack expiry, neighbour probes,
 //! counters publication) is bounded and periodic. After the last frame the worker keeps
-//! polling for the busy-poll window ([`Pacing`]), then sleeps in poll(). While a TX ring is full no RX is taken
+//! polling for the busy-poll window ([`Pacer`]), then sleeps in poll(). While a TX ring is full no RX is taken
 //! (backpressure). The pipeline works on the frames in place: `PacketIo::buffers_mut` lends
 //! the UMEM buffers of the whole RX batch at once, so a forwarded frame is never copied (a
 //! reply is built in its request's buffer).
@@ -21,9 +21,10 @@ use palisade_dataplane::neigh::build_neighbour_solicitation;
 use palisade_dataplane::pipeline::{Action, FrameRef, Pipeline, PipelineCounters};
 use palisade_dataplane::policy::Snapshot;
 use palisade_xsk::ring::Rings;
-use palisade_xsk::{Frame, IoStats, KernelStats, PacketIo, Ports, Received, XskError};
+use palisade_xsk::{
+    Frame, IoStats, KernelStats, Pace, Pacer, Pacing, PacketIo, Ports, Received, XskError,
+};
 
-use super::config::Pacing;
 use super::endpoints::NeighbourProbe;
 
 /// What the control thread publishes for the workers (swapped as a whole, RCU style).
@@ -280,7 +281,7 @@ impl<I: PacketIo + PortIoInfo> Worker<I> {
     ) -> Result<(), XskError> {
         let mut last_probe: Option<Instant> = None;
         let mut last_report = Instant::now();
-        let mut last_busy = Instant::now();
+        let mut pacer = Pacer::new(pacing, Instant::now());
         let mut iterations: u64 = 0;
         let result = loop {
             if stop.load(Ordering::Relaxed) {
@@ -305,28 +306,27 @@ impl<I: PacketIo + PortIoInfo> Worker<I> {
                 }
             };
             iterations += 1;
-            let idle_now = received == 0 && self.pending.iter().all(Vec::is_empty);
-            if !idle_now {
-                last_busy = wall;
-            }
-            // Busy-poll under load: a flood leaves gaps of microseconds between batches, and
-            // a sleep there costs a wake-up while the socket's rings fill (bench/README.md).
-            let sleep = idle_now && wall.duration_since(last_busy) >= pacing.busy_poll;
-            if sleep || iterations.is_multiple_of(64) {
+            let worked = received > 0 || self.pending.iter().any(|p| !p.is_empty());
+            let pace = pacer.next(worked, wall);
+            if pace == Pace::Sleep || iterations.is_multiple_of(64) {
                 self.pipeline.housekeeping(now, SWEEP_BUDGET);
             }
             if wall.duration_since(last_report) >= REPORT_EVERY {
                 last_report = wall;
                 publish(report, self.stats());
             }
-            if sleep {
-                self.stats.idle_waits += 1;
-                if let Err(e) = self.io.wait(pacing.idle_poll) {
-                    break Err(e);
+            match pace {
+                Pace::Work => {}
+                Pace::Spin => {
+                    self.stats.busy_polls += 1;
+                    std::hint::spin_loop();
                 }
-            } else if idle_now {
-                self.stats.busy_polls += 1;
-                std::hint::spin_loop();
+                Pace::Sleep => {
+                    self.stats.idle_waits += 1;
+                    if let Err(e) = self.io.wait(pacing.idle_poll) {
+                        break Err(e);
+                    }
+                }
             }
         };
         publish(report, self.stats());

@@ -15,9 +15,8 @@ use palisade_dataplane::forward::RouteTable;
 use palisade_dataplane::packet::MacAddr;
 use palisade_dataplane::pipeline::{Pipeline, PipelineConfig};
 use palisade_dataplane::policy::Snapshot;
-use palisade_xsk::{MemIo, PacketIo, PortId};
+use palisade_xsk::{MemIo, Pacing, PacketIo, PortId};
 
-use super::config::Pacing;
 use super::endpoints::{NeighbourProbe, local_ports, routes_for};
 use super::worker::{Published, Worker, WorkerStats};
 use crate::compile::compile;

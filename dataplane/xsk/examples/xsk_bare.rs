@@ -5,8 +5,11 @@
 //! ```text
 //! ip netns exec NODE xsk_bare IF_A IF_B [--fail-open] [--pin-root DIR] [--skb]
 //!                                       [--seconds N] [--ring N] [--gateway IP]
-//!                                       [--peer-a MAC] [--peer-b MAC]
+//!                                       [--peer-a MAC] [--peer-b MAC] [--busy-poll-us N]
 //! ```
+//!
+//! `--busy-poll-us` (default 100, as `palisade run`'s `busy_poll_us`) is how long it keeps
+//! polling after the last frame before it sleeps in `poll()`.
 //!
 //! `--peer-a/--peer-b` give the pods' MACs; otherwise they are learned from the pods' frames
 //! (IPv4 towards a pod that has sent nothing yet is dropped).
@@ -29,7 +32,7 @@ use std::{
 
 use palisade_bpf::{AttachOptions, FailureMode, Redirect};
 use palisade_xsk::{
-    PacketIo, PortSpec, XskConfig, XskIo,
+    Pacing, PacketIo, PortSpec, XskConfig, XskIo,
     bare::{BareForwarder, BarePort, DEFAULT_GATEWAY},
 };
 
@@ -38,6 +41,7 @@ struct Args {
     opts: AttachOptions,
     seconds: u64,
     ring: u32,
+    busy_poll_us: u64,
     gateway: Ipv4Addr,
     peers: [Option<[u8; 6]>; 2],
 }
@@ -58,7 +62,7 @@ fn parse_mac(s: &str) -> Result<[u8; 6], String> {
 
 fn usage() -> String {
     "usage: xsk_bare IF_A IF_B [--fail-open] [--pin-root DIR] [--skb] [--seconds N] [--ring N] \
-     [--gateway IP] [--peer-a MAC] [--peer-b MAC]"
+     [--gateway IP] [--peer-a MAC] [--peer-b MAC] [--busy-poll-us N]"
         .to_owned()
 }
 
@@ -67,6 +71,7 @@ fn parse() -> Result<Args, String> {
     let mut opts = AttachOptions::default();
     let mut seconds = 0;
     let mut ring = 1024;
+    let mut busy_poll_us = 100;
     let mut gateway = DEFAULT_GATEWAY;
     let mut peers = [None, None];
     let mut args = std::env::args().skip(1);
@@ -89,6 +94,11 @@ fn parse() -> Result<Args, String> {
                     .parse()
                     .map_err(|e| format!("--ring: {e}"))?
             }
+            "--busy-poll-us" => {
+                busy_poll_us = value("--busy-poll-us")?
+                    .parse()
+                    .map_err(|e| format!("--busy-poll-us: {e}"))?
+            }
             "--gateway" => {
                 gateway = value("--gateway")?
                     .parse()
@@ -107,6 +117,7 @@ fn parse() -> Result<Args, String> {
         opts,
         seconds,
         ring,
+        busy_poll_us,
         gateway,
         peers,
     })
@@ -181,7 +192,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         args.opts.failure_mode
     );
     let start = Instant::now();
-    let stats = fwd.run(&mut io, &stop, Duration::from_millis(100))?;
+    let pacing = Pacing {
+        busy_poll: Duration::from_micros(args.busy_poll_us),
+        idle_poll: Duration::from_millis(100),
+    };
+    let stats = fwd.run(&mut io, &stop, pacing)?;
     let secs = start.elapsed().as_secs_f64();
     let io_stats = io.stats().clone();
     println!(

@@ -7,15 +7,16 @@
 //! destination: the peer MAC configured or learned from the frames the peer sent — a pod that has
 //! sent nothing is unknown and IPv4 towards it is dropped, so give the MACs when known); everything
 //! else is dropped. TTL and checksums are left alone. TX backpressure: while a port's TX ring is
-//! full, no RX is taken; idle, the loop sleeps in `poll()`.
+//! full, no RX is taken; idle, the loop sleeps in `poll()` after the busy-poll window
+//! ([`Pacer`], as a Palisade worker).
 
 use std::{
     net::Ipv4Addr,
     sync::atomic::{AtomicBool, Ordering},
-    time::Duration,
+    time::Instant,
 };
 
-use crate::{Frame, PacketIo, PortId, Received, XskError};
+use crate::{Frame, Pace, Pacer, Pacing, PacketIo, PortId, Received, XskError};
 
 const ETH_HLEN: usize = 14;
 const ETHERTYPE_IPV4: u16 = 0x0800;
@@ -190,18 +191,25 @@ impl BareForwarder {
         Ok(n)
     }
 
-    /// Runs until `stop` is set; sleeps in `poll()` (up to `idle`) when there is nothing to do.
-    /// Frames still pending at the end are dropped.
+    /// Runs until `stop` is set, paced like a Palisade worker: polls while frames arrive and
+    /// for `pacing.busy_poll` after the last, then sleeps in `poll()` (up to
+    /// `pacing.idle_poll`). Frames still pending at the end are dropped.
     pub fn run<I: PacketIo>(
         &mut self,
         io: &mut I,
         stop: &AtomicBool,
-        idle: Duration,
+        pacing: Pacing,
     ) -> Result<BareStats, XskError> {
+        let mut pacer = Pacer::new(pacing, Instant::now());
         while !stop.load(Ordering::Relaxed) {
             let n = self.poll_once(io)?;
-            if n == 0 && self.pending.iter().all(Vec::is_empty) {
-                io.wait(idle)?;
+            let worked = n > 0 || self.pending.iter().any(|p| !p.is_empty());
+            match pacer.next(worked, Instant::now()) {
+                Pace::Work => {}
+                Pace::Spin => std::hint::spin_loop(),
+                Pace::Sleep => {
+                    io.wait(pacing.idle_poll)?;
+                }
             }
         }
         for pending in &mut self.pending {
@@ -363,7 +371,14 @@ mod tests {
         let mut f = fwd(true);
         let stop = AtomicBool::new(true);
         let stats = f
-            .run(&mut io, &stop, Duration::from_millis(1))
+            .run(
+                &mut io,
+                &stop,
+                Pacing {
+                    busy_poll: std::time::Duration::from_micros(100),
+                    idle_poll: std::time::Duration::from_millis(1),
+                },
+            )
             .expect("run");
         assert_eq!(stats, BareStats::default());
     }

@@ -15,6 +15,8 @@
 //!   [`MemIo`] (in memory, same ownership layer over fake rings) implement it.
 //!   [`PacketIo::buffers_mut`] lends the buffers of a whole RX batch at once ([`FrameBufs`]), so
 //!   a pipeline rewrites every frame in place.
+//! - [`Pacer`]: when a poll loop keeps polling and when it sleeps in `poll()` (busy-poll for
+//!   a window after the last frame).
 //! - [`bare`]: a MAC-rewriting two-port forwarder (the `xsk-bare` benchmark configuration and the
 //!   end-to-end test's dataplane).
 //!
@@ -48,6 +50,7 @@ mod frame;
 mod io;
 mod mem;
 mod mem_io;
+mod pacing;
 pub mod ring;
 mod sys;
 mod xsk;
@@ -57,6 +60,7 @@ pub use frame::Frame;
 pub use io::{IoStats, PacketIo, PortId, Ports, Received, TxBatch};
 pub use mem::{FrameBuf, FrameBufs};
 pub use mem_io::{MemIo, MemRings};
+pub use pacing::{Pace, Pacer, Pacing};
 pub use ring::KernelStats;
 pub use sys::probe_af_xdp;
 pub use xsk::{PortSpec, SocketInfo, XskConfig, XskIo, XskRings};
