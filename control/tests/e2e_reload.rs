@@ -253,6 +253,21 @@ fn e2e_reload_quarantine_cuts_established_tcp() {
     );
     let cut = counter(&log, "final counters", "revalidation_denies");
     assert!(cut.is_some_and(|n| n > 0), "revalidation_denies = {cut:?}");
+    let denied_by = |reason: &str| {
+        log.iter().any(|l| {
+            l.contains("flow denied: ")
+                && l.contains(reason)
+                && l.contains("quarantine.isolate rule 0 (")
+        })
+    };
+    assert!(
+        denied_by("new flow") && denied_by("re-checked after a policy change"),
+        "flow-log lines name the quarantine policy for new and cut connections: {:?}",
+        log.iter()
+            .filter(|l| l.contains("flow "))
+            .take(10)
+            .collect::<Vec<_>>()
+    );
     assert!(
         log.iter().filter(|l| l.contains("counters")).count() >= 2,
         "periodic counters (stats_interval_s: 1) and final counters"

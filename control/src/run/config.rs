@@ -80,6 +80,8 @@ pub struct RunConfig {
     pub revalidation: RevalidationConfig,
     /// Flow-log events queued between workers and the control thread.
     pub flowlog_capacity: usize,
+    /// Most `flow denied` lines logged per second (the rest are counted); 0: none.
+    pub flowlog_denies_per_second: u32,
     /// Pod gateway addresses Palisade answers ARP/ND for.
     pub gateway_v4: Ipv4Addr,
     pub gateway_v6: Ipv6Addr,
@@ -110,6 +112,7 @@ impl Default for RunConfig {
             conntrack_capacity: 256 * 1024,
             revalidation: RevalidationConfig::Revalidate,
             flowlog_capacity: 4096,
+            flowlog_denies_per_second: 20,
             gateway_v4: Ipv4Addr::new(169, 254, 1, 1),
             gateway_v6: Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1),
             idle_poll_ms: 100,

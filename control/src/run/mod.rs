@@ -21,6 +21,7 @@
 
 pub mod config;
 pub mod endpoints;
+mod flowlog;
 pub mod worker;
 mod workers;
 
@@ -41,13 +42,13 @@ use palisade_bpf::{AttachOptions, FailureMode, Fallback, Redirect};
 use palisade_dataplane::flowlog::{FlowEvent, FlowLog};
 use palisade_dataplane::forward::{PortId, RouteError};
 use palisade_dataplane::packet::MacAddr;
-use palisade_dataplane::policy::unpack_rule_id;
 
 use crate::compile::compile;
 use crate::eval::reference::Failsafes;
 use crate::store::{Store, StoreLoader};
 use config::{FailureModeConfig, RunConfig};
 use endpoints::{LocalPort, RoutesFor, UplinkPort, local_ports, routes_for};
+use flowlog::FlowReporter;
 use worker::Published;
 use workers::Workers;
 
@@ -221,6 +222,7 @@ fn run(args: &RunArgs) -> Result<(), RunError> {
     let mut last_stats = Instant::now();
     let stats_every = Duration::from_secs(config.stats_interval_s);
     let mut events = Vec::new();
+    let mut flow_reporter = FlowReporter::new(config.flowlog_denies_per_second);
     let outcome = loop {
         match next_signal(&signals) {
             Ok(Some(Signal::SIGHUP)) => {
@@ -259,7 +261,7 @@ fn run(args: &RunArgs) -> Result<(), RunError> {
         if workers.any_finished() {
             break Err(RunError::Runtime("a worker stopped unexpectedly".into()));
         }
-        drain_flowlog(&workers.flowlog, &mut events);
+        drain_flowlog(&workers.flowlog, &mut events, &mut flow_reporter, &shared);
         if config.stats_interval_s > 0 && last_stats.elapsed() >= stats_every {
             last_stats = Instant::now();
             workers.log_stats("counters");
@@ -267,7 +269,7 @@ fn run(args: &RunArgs) -> Result<(), RunError> {
     };
 
     let joined = workers.join();
-    drain_flowlog(&workers.flowlog, &mut events);
+    drain_flowlog(&workers.flowlog, &mut events, &mut flow_reporter, &shared);
     workers.log_stats("final counters");
     shutdown(node);
     outcome.and(joined)
@@ -433,18 +435,17 @@ fn reload(
     ))
 }
 
-fn drain_flowlog(flowlog: &FlowLog, events: &mut Vec<FlowEvent>) {
+/// Drains the workers' flow events and reports them (see `flowlog`).
+fn drain_flowlog(
+    flowlog: &FlowLog,
+    events: &mut Vec<FlowEvent>,
+    reporter: &mut FlowReporter,
+    shared: &ArcSwap<Published>,
+) {
     events.clear();
     flowlog.drain_into(events, 4096);
-    for e in events.iter() {
-        tracing::debug!(
-            flow = ?e.key,
-            verdict = ?e.verdict,
-            rule = ?unpack_rule_id(e.rule_id),
-            generation = e.generation,
-            reason = ?e.reason,
-            "flow"
-        );
+    if !events.is_empty() {
+        reporter.report(events, &shared.load().snapshot, Instant::now());
     }
 }
 
