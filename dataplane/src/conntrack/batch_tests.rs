@@ -27,10 +27,22 @@ fn key(i: u32, reply: bool) -> FlowKey {
     if reply { k.reversed() } else { k }
 }
 
+/// How a batch of inserts reaches the table.
+#[derive(Clone, Copy, Debug)]
+enum Via {
+    /// `insert_batch` of the keys.
+    Keys,
+    /// `insert_batch_hashed` of hashes written by a table of the same seed and size.
+    Hashes,
+    /// `insert_batch_hashed` of hashes written by a table with another seed (hashed again).
+    ForeignHashes,
+}
+
 #[derive(Clone, Debug)]
 enum BatchOp {
-    /// (key index, reply direction, TCP flags, deny) per packet.
-    Insert(Vec<(u32, bool, u8, bool)>, u64),
+    /// (key index, reply direction, TCP flags, deny) per packet; time step; how the batch is
+    /// inserted (`Via`).
+    Insert(Vec<(u32, bool, u8, bool)>, u64, Via),
     Remove(Vec<(u32, bool)>),
 }
 
@@ -44,8 +56,12 @@ fn batch_op() -> impl Strategy<Value = BatchOp> {
     ]);
     let packet = (0..KEYS, any::<bool>(), flags, any::<bool>());
     prop_oneof![
-        3 => (prop::collection::vec(packet, 0..70), 0..30_000u64)
-            .prop_map(|(p, dt)| BatchOp::Insert(p, dt)),
+        3 => (
+            prop::collection::vec(packet, 0..70),
+            0..30_000u64,
+            prop::sample::select(vec![Via::Keys, Via::Hashes, Via::ForeignHashes]),
+        )
+            .prop_map(|(p, dt, via)| BatchOp::Insert(p, dt, via)),
         1 => prop::collection::vec((0..KEYS, any::<bool>()), 0..70).prop_map(BatchOp::Remove),
     ]
 }
@@ -61,10 +77,17 @@ fn contents(t: &ConntrackTable) -> Vec<(u64, u64, u64)> {
 fn run(ops: &[BatchOp]) -> Result<(), TestCaseError> {
     let batched = ConntrackTable::new(config(CAPACITY)).unwrap();
     let single = ConntrackTable::new(config(CAPACITY)).unwrap();
+    // Tables that only hash (their lookups write the `Hashed` values).
+    let twin = ConntrackTable::new(config(CAPACITY)).unwrap();
+    let foreign = ConntrackTable::new(ConntrackConfig {
+        hash_seed: 0xD1FF,
+        ..config(CAPACITY)
+    })
+    .unwrap();
     let mut now_ms = 5_000_000u64;
     for op in ops {
         match op {
-            BatchOp::Insert(packets, dt) => {
+            BatchOp::Insert(packets, dt, via) => {
                 now_ms += dt;
                 let now = Timestamp::from_millis(now_ms);
                 let keys: Vec<FlowKey> = packets.iter().map(|&(i, r, _, _)| key(i, r)).collect();
@@ -78,7 +101,20 @@ fn run(ops: &[BatchOp]) -> Result<(), TestCaseError> {
                     })
                     .collect();
                 let mut out = vec![Err(InsertError::Full); keys.len()];
-                batched.insert_batch(&keys, &flags, &decisions, now, &mut out);
+                let mut hashed = vec![Hashed::default(); keys.len()];
+                let mut lookups = vec![Lookup::Miss; keys.len()];
+                match via {
+                    Via::Keys => batched.insert_batch(&keys, &flags, &decisions, now, &mut out),
+                    Via::Hashes | Via::ForeignHashes => {
+                        let hasher = if matches!(via, Via::Hashes) {
+                            &twin
+                        } else {
+                            &foreign
+                        };
+                        hasher.lookup_batch_hashed(&keys, &flags, now, &mut lookups, &mut hashed);
+                        batched.insert_batch_hashed(&hashed, &flags, &decisions, now, &mut out);
+                    }
+                }
                 for (j, k) in keys.iter().enumerate() {
                     let want = single.insert(k, flags[j], decisions[j], now);
                     prop_assert_eq!(out[j], want, "packet {} of {:?}", j, packets);
@@ -108,6 +144,55 @@ fn run(ops: &[BatchOp]) -> Result<(), TestCaseError> {
         );
     }
     Ok(())
+}
+
+#[test]
+fn lookup_batch_hashed_equals_lookup_batch_and_its_hashes_insert_the_misses() {
+    let plain = ConntrackTable::new(config(CAPACITY)).unwrap();
+    let hashing = ConntrackTable::new(config(CAPACITY)).unwrap();
+    let now = Timestamp::from_millis(5_000_000);
+    let open: Vec<FlowKey> = (0..20).map(|i| key(i, false)).collect();
+    let syn = vec![TcpFlags::SYN; open.len()];
+    let decisions = vec![allow(1); 70];
+    let mut out = vec![Err(InsertError::Full); open.len()];
+    for t in [&plain, &hashing] {
+        t.insert_batch(&open, &syn, &decisions[..open.len()], now, &mut out);
+    }
+    // Replies of the open ones (hits), new keys (misses), a bare RST (invalid), across the
+    // 32-key group boundary.
+    let keys: Vec<FlowKey> = (0..70u32).map(|i| key(i % 45, i < 20)).collect();
+    let flags: Vec<u8> = (0..70u32)
+        .map(|i| match i {
+            0..20 => TcpFlags::SYN | TcpFlags::ACK,
+            40 => TcpFlags::RST,
+            _ => TcpFlags::SYN,
+        })
+        .collect();
+    let later = Timestamp::from_millis(5_000_010);
+    let mut want = vec![Lookup::Miss; keys.len()];
+    let mut got = vec![Lookup::Miss; keys.len()];
+    let mut hashed = vec![Hashed::default(); keys.len()];
+    plain.lookup_batch(&keys, &flags, later, &mut want);
+    hashing.lookup_batch_hashed(&keys, &flags, later, &mut got, &mut hashed);
+    assert_eq!(got, want);
+    assert_eq!(hashing.stats(), plain.stats());
+    assert!(want.iter().any(|l| matches!(l, Lookup::Hit(_))));
+    assert!(want.iter().any(|l| matches!(l, Lookup::Invalid(_))));
+    let misses: Vec<usize> = (0..keys.len())
+        .filter(|&i| want[i] == Lookup::Miss)
+        .collect();
+    let miss_keys: Vec<FlowKey> = misses.iter().map(|&i| keys[i]).collect();
+    let miss_hashed: Vec<Hashed> = misses.iter().map(|&i| hashed[i]).collect();
+    let miss_flags: Vec<u8> = misses.iter().map(|&i| flags[i]).collect();
+    let d = &decisions[..misses.len()];
+    let mut want = vec![Err(InsertError::Full); misses.len()];
+    let mut got = want.clone();
+    plain.insert_batch(&miss_keys, &miss_flags, d, later, &mut want);
+    hashing.insert_batch_hashed(&miss_hashed, &miss_flags, d, later, &mut got);
+    assert_eq!(got, want);
+    assert!(want.contains(&Ok(Inserted::New)));
+    assert_eq!(hashing.stats(), plain.stats());
+    assert_eq!(contents(&hashing), contents(&plain));
 }
 
 proptest! {

@@ -7,18 +7,20 @@
 //!
 //! # How the worker uses it
 //! ```text
-//!   lookup_batch(keys, tcp_flags, now) -> per packet:
+//!   lookup_batch_hashed(keys, tcp_flags, now) -> per packet (and its key's hash):
 //!     Hit(h)      -> h.needs_recheck(snapshot.generation)?
 //!                      yes: matcher(h.original_key(&key)) -> revalidate(&key, decision)
 //!                    use the (re-checked) verdict for this packet, either direction
 //!     Related(h)  -> ICMP error of a tracked flow (from lookup_related): as Hit
 //!     Miss        -> collect; the batch's misses: matcher(keys) ->
-//!                    insert_batch(keys, flags, decisions, now, results)
+//!                    insert_batch_hashed(hashes, flags, decisions, now, results)
 //!     Invalid(r)  -> drop, count r (TCP without SYN and pickup off, ICMP reply without request)
 //!   every N batches: sweep(now, budget)
 //! ```
 //! `insert_batch` / `remove_batch` equal `insert` / `remove` called in slice order (results,
 //! counters, contents); they differ only in when memory is read (next section).
+//! `insert_batch_hashed` is `insert_batch` of keys the lookup already normalised and hashed
+//! (`Hashed`, trusted only by a table of the same seed and size; any other hashes again).
 //!
 //! # Layout (`bytes_per_entry` <= 64 for IPv4 and IPv6 alike)
 //! ```text
@@ -118,7 +120,7 @@ pub use config::{
 };
 pub use state::{Direction, Invalid, State, TcpFlags};
 pub use stats::ConntrackStats;
-pub use table::{BATCH, ConntrackTable};
+pub use table::{BATCH, ConntrackTable, Hashed};
 
 /// A point in time, in nanoseconds since an arbitrary epoch (the worker passes
 /// `CLOCK_MONOTONIC`). The table keeps millisecond resolution.

@@ -14,7 +14,8 @@ use super::counters::PipelineCounters;
 use super::frame::{Action, FrameRef};
 use super::policy::{PolicyDecider, PolicyVerdict};
 use crate::conntrack::{
-    ConntrackTable, Decision, Hit, InsertError, Inserted, Invalid, Lookup, Timestamp, Verdict,
+    ConntrackTable, Decision, Hashed, Hit, InsertError, Inserted, Invalid, Lookup, Timestamp,
+    Verdict,
 };
 use crate::flow::{FlowKey, IpProto};
 use crate::flowlog::{FlowEvent, FlowEventReason, FlowLog};
@@ -66,9 +67,11 @@ struct Scratch {
     keys: Vec<FlowKey>,
     flags: Vec<u8>,
     lookups: Vec<Lookup>,
+    hashed: Vec<Hashed>,
     misses: Vec<usize>,
     invalid: Vec<usize>,
     miss_keys: Vec<FlowKey>,
+    miss_hashed: Vec<Hashed>,
     miss_flags: Vec<u8>,
     verdicts: Vec<PolicyVerdict>,
     decisions: Vec<Decision>,
@@ -199,8 +202,10 @@ impl Pipeline {
         s.flags.extend(s.pending.iter().map(|p| p.ip.tcp_flags));
         s.lookups.clear();
         s.lookups.resize(n, Lookup::Miss);
+        s.hashed.clear();
+        s.hashed.resize(n, Hashed::default());
         self.conntrack
-            .lookup_batch(&s.keys, &s.flags, now, &mut s.lookups);
+            .lookup_batch_hashed(&s.keys, &s.flags, now, &mut s.lookups, &mut s.hashed);
 
         // 3. Hits use (or re-check) their cached decision; misses wait for the policy.
         s.misses.clear();
@@ -228,14 +233,19 @@ impl Pipeline {
             }
         }
 
-        // 4. New flows: the policy decides and conntrack remembers, each in one batch. The
-        //    inserts run in slice order, so a second packet of a connection opened earlier
-        //    in this batch finds that entry (`Existing`) as it would one insert at a time.
+        // 4. New flows: the policy decides and conntrack remembers, each in one batch (the
+        //    inserts reuse the lookup's hashes). The inserts run in slice order, so a second
+        //    packet of a connection opened earlier in this batch finds that entry
+        //    (`Existing`) as it would one insert at a time.
         s.miss_keys.clear();
+        s.miss_hashed.clear();
         s.miss_flags.clear();
-        for p in s.misses.iter().filter_map(|&j| s.pending.get(j)) {
-            s.miss_keys.push(p.ip.key);
-            s.miss_flags.push(p.ip.tcp_flags);
+        for &j in &s.misses {
+            if let (Some(p), Some(h)) = (s.pending.get(j), s.hashed.get(j)) {
+                s.miss_keys.push(p.ip.key);
+                s.miss_hashed.push(*h);
+                s.miss_flags.push(p.ip.tcp_flags);
+            }
         }
         let m = s.miss_keys.len();
         s.verdicts.clear();
@@ -251,8 +261,8 @@ impl Pipeline {
                 generation,
             }));
             s.inserted.resize(m, Err(InsertError::Full));
-            self.conntrack.insert_batch(
-                &s.miss_keys,
+            self.conntrack.insert_batch_hashed(
+                &s.miss_hashed,
                 &s.miss_flags,
                 &s.decisions,
                 now,

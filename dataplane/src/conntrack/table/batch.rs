@@ -1,5 +1,6 @@
 //! Batched writers: `insert_batch` and `remove_batch`, for a worker that creates the entries of
-//! a whole RX batch's new flows (or removes a batch of connections) at once.
+//! a whole RX batch's new flows (or removes a batch of connections) at once, and
+//! `insert_batch_hashed`, which takes the keys as `lookup_batch_hashed` hashed them.
 //!
 //! Contract: a batch call has exactly the effect, results and counters of the single calls
 //! (`insert`, `remove`) made one after another in slice order, and is as safe to run beside
@@ -12,45 +13,26 @@
 //! it needs the bucket lines first, and that second dependent pass cost more than the misses
 //! it saved (bench/README.md, "Connection tracking").
 
-use super::super::bucket::Loc;
-use super::super::key::CtKey;
-use super::{BATCH, ConntrackTable};
+use super::{BATCH, ConntrackTable, Hashed};
 use crate::conntrack::{Decision, InsertError, Inserted, Timestamp};
 use crate::flow::FlowKey;
 
-/// One group's keys, hashed. A batch call fills one `Group` per group of keys in place
-/// (returning it by value copied its 1.7 KB once per group: bench/README.md).
-struct Group {
-    cks: [CtKey; BATCH],
-    pkt_b: [bool; BATCH],
-    locs: [Loc; BATCH],
-}
-
-impl Group {
-    fn new() -> Self {
-        Self {
-            cks: [CtKey::default(); BATCH],
-            pkt_b: [false; BATCH],
-            locs: [Loc::default(); BATCH],
-        }
-    }
-}
-
 impl ConntrackTable {
     /// Hashes `keys` (at most `BATCH`) into `g` and starts the loads of both buckets of each.
-    fn hash_and_touch(&self, keys: &[FlowKey], g: &mut Group) {
-        let n = keys.len().min(BATCH);
-        for (i, key) in keys.iter().take(BATCH).enumerate() {
-            let (ck, b) = CtKey::new(key);
-            g.cks[i] = ck;
-            g.pkt_b[i] = b;
-            g.locs[i] = self.locate(&ck);
+    /// (`g` is filled in place: returning the group by value copied it once per group.)
+    fn hash_and_touch(&self, keys: &[FlowKey], g: &mut [Hashed; BATCH]) {
+        for (h, key) in g.iter_mut().zip(keys) {
+            self.hash_into(key, h);
         }
-        // A tight loop of independent loads: all of them are in flight before the first
-        // atomic read-modify-write below has to wait for them.
+        self.touch_buckets(&g[..keys.len().min(BATCH)]);
+    }
+
+    /// Starts the loads of both buckets of each of `hashed`: a tight loop of independent
+    /// loads, all in flight before the first atomic read-modify-write has to wait for them.
+    fn touch_buckets(&self, hashed: &[Hashed]) {
         let mut sink = 0;
-        for loc in &g.locs[..n] {
-            sink ^= self.bucket(loc.b1).touch() ^ self.bucket(loc.b2).touch();
+        for h in hashed {
+            sink ^= self.bucket(h.loc.b1).touch() ^ self.bucket(h.loc.b2).touch();
         }
         std::hint::black_box(sink);
     }
@@ -73,22 +55,77 @@ impl ConntrackTable {
             .min(decisions.len())
             .min(out.len());
         let now = now.tick();
-        let mut g = Group::new();
+        let mut g = [Hashed::default(); BATCH];
         for start in (0..n).step_by(BATCH) {
             let end = (start + BATCH).min(n);
             self.hash_and_touch(&keys[start..end], &mut g);
-            for (i, o) in out[start..end].iter_mut().enumerate() {
-                let k = start + i;
-                *o = self.insert_at(
-                    &g.cks[i],
-                    g.pkt_b[i],
-                    g.locs[i],
-                    keys[k].icmp.icmp_type,
-                    flags[k],
-                    decisions[k],
-                    now,
-                );
+            self.insert_group(
+                &g[..end - start],
+                &flags[start..end],
+                &decisions[start..end],
+                now,
+                &mut out[start..end],
+            );
+        }
+    }
+
+    /// `insert_batch` of keys this table hashed already (`lookup_batch_hashed` of the same
+    /// packets): the same effect and results, without normalising and hashing them again. A
+    /// `Hashed` written by a table with another seed or size is hashed again.
+    pub fn insert_batch_hashed(
+        &self,
+        hashed: &[Hashed],
+        flags: &[u8],
+        decisions: &[Decision],
+        now: Timestamp,
+        out: &mut [Result<Inserted, InsertError>],
+    ) {
+        let n = hashed
+            .len()
+            .min(flags.len())
+            .min(decisions.len())
+            .min(out.len());
+        let now = now.tick();
+        let mut g = [Hashed::default(); BATCH];
+        for start in (0..n).step_by(BATCH) {
+            let end = (start + BATCH).min(n);
+            for (h, given) in g.iter_mut().zip(&hashed[start..end]) {
+                *h = Hashed {
+                    loc: self.loc_of(given),
+                    ..*given
+                };
             }
+            self.touch_buckets(&g[..end - start]);
+            self.insert_group(
+                &g[..end - start],
+                &flags[start..end],
+                &decisions[start..end],
+                now,
+                &mut out[start..end],
+            );
+        }
+    }
+
+    /// The locked inserts of one group whose buckets were touched.
+    fn insert_group(
+        &self,
+        g: &[Hashed],
+        flags: &[u8],
+        decisions: &[Decision],
+        now: u32,
+        out: &mut [Result<Inserted, InsertError>],
+    ) {
+        for (i, o) in out.iter_mut().enumerate().take(g.len()) {
+            let h = &g[i];
+            *o = self.insert_at(
+                &h.ck,
+                h.pkt_b,
+                h.loc,
+                h.ck.icmp().icmp_type,
+                flags[i],
+                decisions[i],
+                now,
+            );
         }
     }
 
@@ -98,12 +135,12 @@ impl ConntrackTable {
     pub fn remove_batch(&self, keys: &[FlowKey], out: &mut [bool]) -> usize {
         let n = keys.len().min(out.len());
         let mut removed = 0;
-        let mut g = Group::new();
+        let mut g = [Hashed::default(); BATCH];
         for start in (0..n).step_by(BATCH) {
             let end = (start + BATCH).min(n);
             self.hash_and_touch(&keys[start..end], &mut g);
             for (i, o) in out[start..end].iter_mut().enumerate() {
-                *o = self.remove_at(&g.cks[i], g.locs[i]);
+                *o = self.remove_at(&g[i].ck, g[i].loc);
                 removed += usize::from(*o);
             }
         }
