@@ -73,7 +73,8 @@ pub struct RunConfig {
     pub ring_size: u32,
     /// Bytes per UMEM frame (2048 or 4096).
     pub frame_size: u32,
-    /// Frames per UMEM; 0: twice the ring size per socket.
+    /// Frames per UMEM (one per worker); 0: twice the ring size per socket, for at most
+    /// four sockets (`palisade_xsk::auto_frame_count`).
     pub frame_count: u32,
     /// Most connections tracked.
     pub conntrack_capacity: usize,

@@ -10,6 +10,7 @@ use std::{ops::Range, time::Duration};
 
 use crate::{
     XskError,
+    fill::{FillShare, FillTarget},
     frame::{Frame, Pool},
     mem::{FrameBufs, FrameMem},
     ring::{Desc, KernelStats, Rings},
@@ -94,7 +95,9 @@ const MAX_KICKS: usize = 64;
 pub(crate) struct Socket<R> {
     pub(crate) rings: R,
     pub(crate) port: PortId,
+    /// Frames given to the kernel (fill ring) and not received yet (fill or RX ring).
     in_fill: u32,
+    fill: FillTarget,
 }
 
 #[derive(Debug)]
@@ -110,7 +113,7 @@ pub struct Ports<R> {
     pub(crate) pool: Pool,
     pub(crate) sockets: Vec<Socket<R>>,
     pub(crate) ports: Vec<PortInfo>,
-    fill_target: u32,
+    fill_share: FillShare,
     rx_cursor: usize,
     descs: Vec<Desc>,
     idxs: Vec<u32>,
@@ -145,9 +148,7 @@ impl<R: Rings> Ports<R> {
                 }
             })
             .collect();
-        let n = sockets.len().max(1) as u32;
-        // Half the frames wait in fill rings, the rest are for RX in flight and TX.
-        let fill_target = (pool.frames() as u32 / (2 * n)).clamp(1, fill_ring.max(1));
+        let fill_share = FillShare::new(pool.frames() as u32, sockets.len() as u32, fill_ring);
         let mut this = Self {
             mem,
             pool,
@@ -157,17 +158,18 @@ impl<R: Rings> Ports<R> {
                     rings,
                     port,
                     in_fill: 0,
+                    fill: fill_share.start(),
                 })
                 .collect(),
             ports,
-            fill_target,
+            fill_share,
             rx_cursor: 0,
             descs: Vec::new(),
             idxs: Vec::new(),
             stats: IoStats::default(),
         };
         for s in 0..this.sockets.len() {
-            this.refill(s);
+            this.refill(s, false);
         }
         this
     }
@@ -190,6 +192,11 @@ impl<R: Rings> Ports<R> {
             }
         }
         (total, unreadable)
+    }
+
+    /// Socket `s`'s fill target (frames it keeps in its fill and RX rings), as it adapts.
+    pub fn fill_target(&self, s: usize) -> Option<u32> {
+        self.sockets.get(s).map(|sock| sock.fill.target)
     }
 
     /// Frames on the free list.
@@ -243,12 +250,17 @@ impl<R: Rings> Ports<R> {
         );
     }
 
-    /// Tops up socket `s`'s fill ring to the fill target.
-    fn refill(&mut self, s: usize) {
+    /// Tops up socket `s`'s fill ring to its fill target; after a receive (`received`) the
+    /// target first adapts to how far the kernel has emptied the ring (`fill`).
+    fn refill(&mut self, s: usize, received: bool) {
         let Some(sock) = self.sockets.get_mut(s) else {
             return;
         };
-        let want = self.fill_target.saturating_sub(sock.in_fill);
+        if received {
+            let unconsumed = sock.rings.fill_pending();
+            self.fill_share.observe(&mut sock.fill, unconsumed);
+        }
+        let want = sock.fill.target.saturating_sub(sock.in_fill);
         if want == 0 {
             return;
         }
@@ -405,7 +417,7 @@ impl<R: Rings> PacketIo for Ports<R> {
                 }
             }
             if n > 0 {
-                self.refill(s);
+                self.refill(s, true);
             }
         }
         self.rx_cursor = (self.rx_cursor + 1) % n_sock.max(1);
@@ -499,7 +511,7 @@ impl<R: Rings> PacketIo for Ports<R> {
                 self.reap(s);
             }
             self.reap(s);
-            self.refill(s);
+            self.refill(s, false);
             let sock = &mut self.sockets[s];
             if sock.rings.fill_needs_wakeup() {
                 sock.rings.wake_rx().map_err(|source| XskError::Io {

@@ -46,6 +46,7 @@
 
 pub mod bare;
 mod error;
+mod fill;
 mod frame;
 mod io;
 mod mem;
@@ -63,4 +64,6 @@ pub use mem_io::{MemIo, MemRings};
 pub use pacing::{Pace, Pacer, Pacing};
 pub use ring::KernelStats;
 pub use sys::probe_af_xdp;
-pub use xsk::{PortSpec, SocketInfo, XskConfig, XskIo, XskRings};
+pub use xsk::{
+    AUTO_FULL_SOCKETS, PortSpec, SocketInfo, XskConfig, XskIo, XskRings, auto_frame_count,
+};

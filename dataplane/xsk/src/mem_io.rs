@@ -58,6 +58,9 @@ impl Rings for MemRings {
     fn fill_free(&mut self, want: u32) -> u32 {
         (self.size - self.fill.len() as u32).min(want)
     }
+    fn fill_pending(&mut self) -> u32 {
+        self.fill.len() as u32
+    }
     fn fill(&mut self, descs: &[Desc]) -> usize {
         if self.refuse_fill || self.fill.len() + descs.len() > self.size as usize {
             return 0;

@@ -60,6 +60,8 @@ impl KernelStats {
 pub trait Rings {
     /// Free fill-ring slots, at most `want` (may be fewer than actually free).
     fn fill_free(&mut self, want: u32) -> u32;
+    /// Fill-ring entries produced that the kernel has not consumed yet.
+    fn fill_pending(&mut self) -> u32;
     /// Produces `descs` on the fill ring; all or nothing, returns the number produced.
     fn fill(&mut self, descs: &[Desc]) -> usize;
     /// Whether the kernel asked to be woken up to process the fill ring.

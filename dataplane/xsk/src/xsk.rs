@@ -82,7 +82,7 @@ impl PortSpec {
 /// UMEM and ring sizes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct XskConfig {
-    /// Frames in the UMEM; 0 = twice the ring size per socket.
+    /// Frames in the UMEM; 0 = [`auto_frame_count`].
     pub frame_count: u32,
     /// Bytes per frame (2048 or 4096).
     pub frame_size: u32,
@@ -160,6 +160,12 @@ impl XskRings {
 impl Rings for XskRings {
     fn fill_free(&mut self, want: u32) -> u32 {
         self.fq.nb_free(want).min(want)
+    }
+
+    fn fill_pending(&mut self) -> u32 {
+        // Asking for every slot makes xsk-rs re-read the kernel's consumer index.
+        self.ring_size
+            .saturating_sub(self.fq.nb_free(self.ring_size).min(self.ring_size))
     }
 
     fn fill(&mut self, descs: &[Desc]) -> usize {
@@ -248,6 +254,20 @@ impl Rings for XskRings {
     }
 }
 
+/// Sockets whose fill rings the automatic UMEM size holds in full.
+pub const AUTO_FULL_SOCKETS: u32 = 4;
+
+/// The UMEM size for `frame_count: 0`: twice the ring size per socket, for at most
+/// [`AUTO_FULL_SOCKETS`] sockets. With more sockets (a node with many pods) the frames are
+/// shared by load (`crate::fill`): every socket keeps a floor, busy ones grow to a full ring,
+/// and memory stays bounded (8,192 frames, 32 MB at 4 KB, with the default rings).
+pub fn auto_frame_count(sockets: u32, ring_size: u32) -> u32 {
+    sockets
+        .clamp(1, AUTO_FULL_SOCKETS)
+        .saturating_mul(ring_size)
+        .saturating_mul(2)
+}
+
 fn qsize(field: &'static str, v: u32) -> Result<QueueSize, XskError> {
     QueueSize::new(v).map_err(|_| XskError::Config {
         field,
@@ -282,9 +302,7 @@ impl Ports<XskRings> {
             expected: "a power of two, at least 2048",
         })?;
         let frames = if cfg.frame_count == 0 {
-            sockets_total
-                .saturating_mul(cfg.ring_size)
-                .saturating_mul(2)
+            auto_frame_count(sockets_total, cfg.ring_size)
         } else {
             cfg.frame_count
         };
@@ -424,6 +442,14 @@ mod tests {
 
     fn port(queues: u32) -> Vec<PortSpec> {
         vec![PortSpec::all("lo", queues)]
+    }
+
+    #[test]
+    fn the_automatic_umem_stops_growing_after_four_sockets() {
+        assert_eq!(auto_frame_count(0, 1024), 2048);
+        assert_eq!(auto_frame_count(2, 1024), 4096);
+        assert_eq!(auto_frame_count(4, 1024), 8192);
+        assert_eq!(auto_frame_count(200, 1024), 8192);
     }
 
     #[test]

@@ -301,3 +301,62 @@ fn invalid_configs_are_rejected() {
     assert!(MemIo::new(1, 0, 8, 4).is_err());
     assert!(MemIo::new(1, 1, 0, 4).is_err());
 }
+
+/// Receives everything waiting and returns the frames to the free list; returns how many.
+fn receive_and_release(io: &mut MemIo) -> usize {
+    let mut rx = Vec::new();
+    let n = io.recv(&mut rx, 1024).expect("recv");
+    for r in rx {
+        io.release(r.frame);
+    }
+    io.flush().expect("flush");
+    n
+}
+
+#[test]
+fn a_busy_socket_borrows_fill_frames_and_returns_them_when_calm() {
+    // 8 single-queue ports sharing 256 frames, rings of 64: a floor of 16 frames per socket.
+    let mut io = MemIo::new(8, 1, 256, 64).expect("io");
+    assert_eq!(io.fill_target(0), Some(16));
+    let burst = |io: &mut MemIo, n: usize| -> usize {
+        (0..n).filter(|_| io.inject(PortId(0), 0, b"burst")).count()
+    };
+    assert_eq!(burst(&mut io, 20), 16, "the floor absorbs 16 frames");
+    assert_eq!(io.kernel_stats().0.rx_dropped, 4);
+    assert_eq!(receive_and_release(&mut io), 16);
+    assert_eq!(
+        io.fill_target(0),
+        Some(32),
+        "the kernel had emptied the ring"
+    );
+    assert_eq!(burst(&mut io, 32), 32);
+    assert_eq!(receive_and_release(&mut io), 32);
+    assert_eq!(io.fill_target(0), Some(64), "up to a full ring");
+    assert_eq!(burst(&mut io, 64), 64);
+    assert_eq!(receive_and_release(&mut io), 64);
+    assert_eq!(io.fill_target(0), Some(64), "never above the ring");
+    assert!(
+        (1..8).all(|s| io.fill_target(s) == Some(16)),
+        "idle sockets keep the floor"
+    );
+    assert_conserved(&io, 0);
+
+    // A trickle: one frame at a time leaves the ring nearly full; after a calm spell the
+    // socket gives half of its share back.
+    for _ in 0..crate::fill::CALM_REFILLS {
+        assert_eq!(burst(&mut io, 1), 1);
+        assert_eq!(receive_and_release(&mut io), 1);
+    }
+    assert_eq!(io.fill_target(0), Some(32));
+    assert_conserved(&io, 0);
+}
+
+#[test]
+fn few_sockets_keep_full_fill_rings() {
+    let mut io = MemIo::new(2, 1, 4 * 64, 64).expect("io");
+    assert_eq!((io.fill_target(0), io.fill_target(1)), (Some(64), Some(64)));
+    let accepted = (0..70).filter(|_| io.inject(PortId(1), 0, b"x")).count();
+    assert_eq!(accepted, 64);
+    assert_eq!(receive_and_release(&mut io), 64);
+    assert_eq!(io.fill_target(1), Some(64));
+}
