@@ -1,7 +1,8 @@
 //! Conntrack counters, striped per thread so that workers never share a counter line.
 //!
 //! Contract: every counter only grows; `ConntrackStats` is a sum over stripes read without
-//! stopping writers (each field is exact, fields may be a few operations apart).
+//! stopping writers (each field is exact, fields may be a few operations apart; a batch call
+//! adds some of its counts once, at the end of a group of up to 32 keys).
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -613,10 +613,15 @@ impl ConntrackTable {
         // Start both bucket loads before the locks' atomic operations serialise them.
         std::hint::black_box(self.bucket(loc.b1).touch() ^ self.bucket(loc.b2).touch());
         let icmp_type = key.icmp.icmp_type;
-        self.insert_at(&ck, pkt_b, loc, icmp_type, tcp_flags, decision, now.tick())
+        let r = self.insert_at(&ck, pkt_b, loc, icmp_type, tcp_flags, decision, now.tick());
+        if r == Ok(Inserted::New) {
+            self.counters.add(Counter::Inserts, 1);
+        }
+        r
     }
 
-    /// `insert` of a hashed key (`loc` is `ck`'s), whose buckets the caller has touched.
+    /// `insert` of a hashed key (`loc` is `ck`'s), whose buckets the caller has touched. The
+    /// caller counts the `Inserts` of its `New` results (a batch adds them once).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn insert_at(
         &self,
@@ -660,7 +665,6 @@ impl ConntrackTable {
                             Counter::Removed
                         };
                         self.counters.add(c, 1);
-                        self.counters.add(Counter::Inserts, 1);
                         return Ok(Inserted::New);
                     }
                     continue;
@@ -689,7 +693,6 @@ impl ConntrackTable {
                     self.slots[idx as usize].init(ck, policy, bits);
                     self.bucket(b).set(pos, loc.tag, idx);
                     self.unlock_pair(loc);
-                    self.counters.add(Counter::Inserts, 1);
                     return Ok(Inserted::New);
                 }
                 self.unlock_pair(loc);
@@ -714,7 +717,6 @@ impl ConntrackTable {
                     self.bucket(v.bucket).set(v.pos, loc.tag, v.idx);
                     self.unlock_pair(loc);
                     self.count_eviction(v.expired);
-                    self.counters.add(Counter::Inserts, 1);
                     return Ok(Inserted::New);
                 }
             }
@@ -736,10 +738,15 @@ impl ConntrackTable {
         // serialises them: about a quarter of the entries a churning table removes have been
         // moved to their second bucket (ctbench at 100K).
         std::hint::black_box(first.touch() ^ self.bucket(loc.b2).touch());
-        self.remove_at(&ck, loc)
+        let removed = self.remove_at(&ck, loc);
+        if removed {
+            self.counters.add(Counter::Removed, 1);
+        }
+        removed
     }
 
-    /// `remove` of a hashed key (`loc` is `ck`'s), whose buckets the caller has touched.
+    /// `remove` of a hashed key (`loc` is `ck`'s), whose buckets the caller has touched. The
+    /// caller counts `Removed` (a batch adds its removals once).
     pub(super) fn remove_at(&self, ck: &CtKey, loc: Loc) -> bool {
         let first = self.bucket(loc.b1);
         first.lock();
@@ -769,7 +776,6 @@ impl ConntrackTable {
         match found {
             Some((_, _, idx)) => {
                 self.free.push(&self.slots, idx);
-                self.counters.add(Counter::Removed, 1);
                 true
             }
             None => false,

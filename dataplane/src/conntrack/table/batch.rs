@@ -13,6 +13,7 @@
 //! it needs the bucket lines first, and that second dependent pass cost more than the misses
 //! it saved (bench/README.md, "Connection tracking").
 
+use super::super::stats::Counter;
 use super::{BATCH, ConntrackTable, Hashed};
 use crate::conntrack::{Decision, InsertError, Inserted, Timestamp};
 use crate::flow::FlowKey;
@@ -115,6 +116,7 @@ impl ConntrackTable {
         now: u32,
         out: &mut [Result<Inserted, InsertError>],
     ) {
+        let mut inserts = 0;
         for (i, o) in out.iter_mut().enumerate().take(g.len()) {
             let h = &g[i];
             *o = self.insert_at(
@@ -126,7 +128,9 @@ impl ConntrackTable {
                 decisions[i],
                 now,
             );
+            inserts += u64::from(*o == Ok(Inserted::New));
         }
+        self.counters.add(Counter::Inserts, inserts);
     }
 
     /// Removes the connections of `keys` (either direction): `remove(&keys[i])` for each `i`
@@ -144,6 +148,7 @@ impl ConntrackTable {
                 removed += usize::from(*o);
             }
         }
+        self.counters.add(Counter::Removed, removed as u64);
         removed
     }
 }
