@@ -88,10 +88,12 @@
 //! writer's cuckoo moves competing for memory, not from a lock: readers take none.
 //!
 //! # Memory bound and eviction
-//! Capacity is fixed at construction. An insert into a full table takes, in order: an expired
-//! entry in the key's two buckets, the early-droppable entry (unreplied, half-open, closing,
-//! reset, or denied) that expires first there, the same in the next 8 buckets, then a bounded
-//! sweep for expired entries anywhere; otherwise it fails (`insert_failures`). An entry that
+//! Capacity is fixed at construction. An insert into a full table takes, in order: among the
+//! first 4 live entries of the key's two buckets an expired one, else the early-droppable one
+//! (unreplied, half-open, closing, reset, or denied) that expires first, else the first
+//! qualifying entry after them (a sample, because every entry looked at is a cache miss);
+//! the same in the next 8 buckets, then a bounded sweep for expired entries anywhere;
+//! otherwise it fails (`insert_failures`). An entry that
 //! has seen a reply and is established is never evicted, so a SYN flood cannot push out
 //! established connections. Expiry is incremental: `sweep(now, budget)` visits `budget` slots.
 //! Timestamps are compared modulo 2^32 ms, so a full sweep pass must take less than 24 days.

@@ -16,6 +16,8 @@ use super::ConntrackTable;
 
 /// Buckets after the key's own that an insert into a full table may early-drop from.
 const EVICTION_RANGE: u32 = 8;
+/// Live entries `pick_victim` compares before it settles for the best of them.
+pub(super) const VICTIM_SAMPLE: usize = 4;
 /// Buckets one cuckoo path search may queue (two roots, their 20 alternatives, and 42 more)
 /// and bucket reads it may do.
 const MAX_NODES: usize = 64;
@@ -66,39 +68,58 @@ impl ConntrackTable {
         );
     }
 
-    /// The best victim among the entries of `buckets` (all locked by the caller): an expired
-    /// entry, else the early-droppable one that expires first. Never an established entry.
+    /// A victim among the entries of `buckets` (all locked by the caller), never an
+    /// established entry: of the first [`VICTIM_SAMPLE`] live entries, an expired one, else
+    /// the early-droppable one that expires first; if none of those qualifies, the first
+    /// qualifying entry after them. Sampling, as Redis approximates LRU, because every entry
+    /// looked at is a cache miss (often a TLB miss too) in a table larger than the caches:
+    /// looking at all twenty for the best victim made an insert into a full table cost
+    /// ~1.7 µs, most of a new-flows flood's CPU (bench/README.md, "Where the frames are
+    /// lost"). The sample's state words are loaded before they are compared, so their misses
+    /// overlap.
     pub(super) fn pick_victim(&self, buckets: &[u32], now: u32) -> Option<Victim> {
+        let live = || {
+            buckets.iter().flat_map(move |&b| {
+                let bucket = self.bucket(b);
+                (0..WAYS)
+                    .filter(move |&p| bucket.tag(p) != 0)
+                    .map(move |p| (b, p, bucket.index(p)))
+            })
+        };
+        let mut sink = 0;
+        for (_, _, idx) in live().take(VICTIM_SAMPLE) {
+            sink ^= self.slots[idx as usize].hot().load(Ordering::Relaxed);
+        }
+        std::hint::black_box(sink);
         let mut best: Option<Victim> = None;
-        for &b in buckets {
-            let bucket = self.bucket(b);
-            for pos in (0..WAYS).filter(|&p| bucket.tag(p) != 0) {
-                let idx = bucket.index(pos);
-                let h = self.slots[idx as usize].hot().load(Ordering::Relaxed);
-                if h & LIVE == 0 || writing(h) {
-                    continue;
-                }
-                let exp = expired(expiry(h), now);
-                let drop = state::droppable(slot::state(h), h & REPLIED != 0) || h & ALLOW == 0;
-                if !exp && !drop {
-                    continue;
-                }
-                let v = Victim {
-                    bucket: b,
-                    pos,
-                    idx,
-                    hot: h,
-                    expired: exp,
-                };
-                if exp {
-                    return Some(v);
-                }
-                if best
-                    .as_ref()
-                    .is_none_or(|o| later(expiry(o.hot), expiry(h)))
-                {
-                    best = Some(v);
-                }
+        for (seen, (b, pos, idx)) in live().enumerate() {
+            if seen >= VICTIM_SAMPLE && best.is_some() {
+                break;
+            }
+            let h = self.slots[idx as usize].hot().load(Ordering::Relaxed);
+            if h & LIVE == 0 || writing(h) {
+                continue;
+            }
+            let exp = expired(expiry(h), now);
+            let drop = state::droppable(slot::state(h), h & REPLIED != 0) || h & ALLOW == 0;
+            if !exp && !drop {
+                continue;
+            }
+            let v = Victim {
+                bucket: b,
+                pos,
+                idx,
+                hot: h,
+                expired: exp,
+            };
+            if exp {
+                return Some(v);
+            }
+            if best
+                .as_ref()
+                .is_none_or(|o| later(expiry(o.hot), expiry(h)))
+            {
+                best = Some(v);
             }
         }
         best
