@@ -466,6 +466,38 @@ fn syn_flood_never_evicts_established_connections() {
 }
 
 #[test]
+fn a_full_table_of_mostly_established_entries_still_finds_the_unreplied_ones() {
+    // 9 in 10 entries established: the victim sample is mostly established entries, and the
+    // scan goes on past it to the droppable ones; no established entry is ever taken.
+    let cap = 2_000;
+    let t = table(cap);
+    let mut established = Vec::new();
+    for i in 0..cap as u32 {
+        let k = nth_key(i);
+        if i % 10 == 0 {
+            let _ = t.insert(&k, SYN, allow(1), T0);
+        } else if establish(&t, &k, T0).is_ok() {
+            established.push(k);
+        }
+    }
+    let mut inserted = 0;
+    for i in 0..150u16 {
+        let k = FlowKey::new(ip("172.16.0.2"), ip("192.168.0.1"), 6, i, 80);
+        inserted += usize::from(t.insert(&k, SYN, allow(1), after(T0, 1, 0)).is_ok());
+    }
+    let s = t.stats();
+    assert!(inserted >= 100, "{inserted} of 150 new flows got in: {s:?}");
+    assert_eq!(s.evicted_early_drop as usize, inserted, "{s:?}");
+    for k in &established {
+        assert_eq!(
+            hit(t.lookup(k, ACK, after(T0, 2, 0))).state,
+            State::TcpEstablished
+        );
+    }
+    assert!(s.entries as usize <= cap);
+}
+
+#[test]
 fn full_table_drops_unreplied_then_expired_first() {
     let cap = 1_000;
     let t = table(cap);
