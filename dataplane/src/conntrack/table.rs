@@ -345,8 +345,13 @@ impl ConntrackTable {
                 Some((slot, view)) => self.apply(slot, &view, *pkt_b, flags[i], now),
                 None => Applied::Retry,
             };
+            // The common case writes its hit straight to `out`; the rest are counted apart.
             let r = match applied {
-                Applied::Hit(h) => Lookup::Hit(h),
+                Applied::Hit(h) => {
+                    out[i] = Lookup::Hit(h);
+                    hits += 1;
+                    continue;
+                }
                 Applied::Gone => self.miss(ck, flags[i]),
                 Applied::Retry => self.lookup_at(ck, *pkt_b, *loc, flags[i], now),
             };
