@@ -31,7 +31,7 @@ use palisade_dataplane::flowlog::FlowLog;
 use palisade_dataplane::forward::PortMacs;
 use palisade_dataplane::neigh::NeighConfig;
 use palisade_dataplane::pipeline::{Pipeline, PipelineConfig};
-use palisade_xsk::{IoStats, PortSpec, XskConfig, XskError, XskIo};
+use palisade_xsk::{PortSpec, XskConfig, XskError, XskIo};
 
 use super::config::{RevalidationConfig, RunConfig};
 use super::worker::{Published, Worker, WorkerStats};
@@ -307,7 +307,7 @@ fn register(node: &mut Node, io: &XskIo) -> Result<(), RunError> {
 /// Adds `s` into `total` (the generation is the oldest any worker still runs).
 fn add(total: &mut WorkerStats, s: &WorkerStats) {
     total.pipeline.merge(&s.pipeline);
-    add_io(&mut total.io, &s.io);
+    total.io.add(&s.io);
     total.kernel.add(&s.kernel);
     total.kernel_unreadable += s.kernel_unreadable;
     total.batches += s.batches;
@@ -320,15 +320,6 @@ fn add(total: &mut WorkerStats, s: &WorkerStats) {
     } else {
         total.generation.min(s.generation)
     };
-}
-
-fn add_io(total: &mut IoStats, s: &IoStats) {
-    total.rx += s.rx;
-    total.tx += s.tx;
-    total.completed += s.completed;
-    total.tx_full += s.tx_full;
-    total.anomalies += s.anomalies;
-    total.kicks += s.kicks;
 }
 
 /// The core worker `i` is pinned to, if pinning is on and the core exists.

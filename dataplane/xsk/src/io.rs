@@ -47,6 +47,18 @@ pub struct IoStats {
     pub kicks: u64,
 }
 
+impl IoStats {
+    /// Adds `other` into `self` (counters of several workers' ports).
+    pub fn add(&mut self, other: &Self) {
+        self.rx += other.rx;
+        self.tx += other.tx;
+        self.completed += other.completed;
+        self.tx_full += other.tx_full;
+        self.anomalies += other.anomalies;
+        self.kicks += other.kicks;
+    }
+}
+
 /// Port I/O as the worker loop sees it. Implemented by [`crate::XskIo`] (AF_XDP) and
 /// [`crate::MemIo`] (in memory, for tests).
 pub trait PacketIo {
