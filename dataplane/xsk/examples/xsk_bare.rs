@@ -199,8 +199,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     let stats = fwd.run(&mut io, &stop, pacing)?;
     let secs = start.elapsed().as_secs_f64();
     let io_stats = io.stats().clone();
+    let (kernel, _) = io.kernel_stats();
     println!(
-        "{{\"forwarded\":{},\"arp_replies\":{},\"dropped\":{},\"backpressure\":{},\"rx\":{},\"tx\":{},\"tx_full\":{},\"anomalies\":{},\"seconds\":{secs:.3},\"pps\":{:.0},\"ports\":{}}}",
+        "{{\"forwarded\":{},\"arp_replies\":{},\"dropped\":{},\"backpressure\":{},\"rx\":{},\"tx\":{},\"tx_full\":{},\"anomalies\":{},\"xsk_rx_dropped\":{},\"xsk_rx_ring_full\":{},\"seconds\":{secs:.3},\"pps\":{:.0},\"ports\":{}}}",
         stats.forwarded,
         stats.arp_replies,
         stats.dropped,
@@ -209,6 +210,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         io_stats.tx,
         io_stats.tx_full,
         io_stats.anomalies,
+        kernel.rx_dropped,
+        kernel.rx_ring_full,
         stats.forwarded as f64 / secs.max(1e-9),
         io.port_count()
     );
