@@ -618,17 +618,14 @@ impl ConntrackTable {
         // Start both bucket loads before the locks' atomic operations serialise them.
         std::hint::black_box(self.bucket(loc.b1).touch() ^ self.bucket(loc.b2).touch());
         let icmp_type = key.icmp.icmp_type;
-        let r = self.insert_at(&ck, pkt_b, loc, icmp_type, tcp_flags, decision, now.tick());
-        if r == Ok(Inserted::New) {
-            self.counters.add(Counter::Inserts, 1);
-        }
-        r
+        self.insert_at::<true>(&ck, pkt_b, loc, icmp_type, tcp_flags, decision, now.tick())
     }
 
-    /// `insert` of a hashed key (`loc` is `ck`'s), whose buckets the caller has touched. The
-    /// caller counts the `Inserts` of its `New` results (a batch adds them once).
+    /// `insert` of a hashed key (`loc` is `ck`'s), whose buckets the caller has touched.
+    /// `COUNT`: count each `New` in `Inserts` here (single calls); a batch passes false and
+    /// adds its group's count once.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn insert_at(
+    pub(super) fn insert_at<const COUNT: bool>(
         &self,
         ck: &CtKey,
         pkt_b: bool,
@@ -670,6 +667,9 @@ impl ConntrackTable {
                             Counter::Removed
                         };
                         self.counters.add(c, 1);
+                        if COUNT {
+                            self.counters.add(Counter::Inserts, 1);
+                        }
                         return Ok(Inserted::New);
                     }
                     continue;
@@ -698,6 +698,9 @@ impl ConntrackTable {
                     self.slots[idx as usize].init(ck, policy, bits);
                     self.bucket(b).set(pos, loc.tag, idx);
                     self.unlock_pair(loc);
+                    if COUNT {
+                        self.counters.add(Counter::Inserts, 1);
+                    }
                     return Ok(Inserted::New);
                 }
                 self.unlock_pair(loc);
@@ -722,6 +725,9 @@ impl ConntrackTable {
                     self.bucket(v.bucket).set(v.pos, loc.tag, v.idx);
                     self.unlock_pair(loc);
                     self.count_eviction(v.expired);
+                    if COUNT {
+                        self.counters.add(Counter::Inserts, 1);
+                    }
                     return Ok(Inserted::New);
                 }
             }
@@ -743,16 +749,13 @@ impl ConntrackTable {
         // serialises them: about a quarter of the entries a churning table removes have been
         // moved to their second bucket (ctbench at 100K).
         std::hint::black_box(first.touch() ^ self.bucket(loc.b2).touch());
-        let removed = self.remove_at(&ck, loc);
-        if removed {
-            self.counters.add(Counter::Removed, 1);
-        }
-        removed
+        self.remove_at::<true>(&ck, loc)
     }
 
-    /// `remove` of a hashed key (`loc` is `ck`'s), whose buckets the caller has touched. The
-    /// caller counts `Removed` (a batch adds its removals once).
-    pub(super) fn remove_at(&self, ck: &CtKey, loc: Loc) -> bool {
+    /// `remove` of a hashed key (`loc` is `ck`'s), whose buckets the caller has touched.
+    /// `COUNT`: count a removal in `Removed` here (single calls); a batch passes false and adds
+    /// its group's count once.
+    pub(super) fn remove_at<const COUNT: bool>(&self, ck: &CtKey, loc: Loc) -> bool {
         let first = self.bucket(loc.b1);
         first.lock();
         let mut found = self.probe_held(loc.b1, ck, loc.tag);
@@ -781,6 +784,9 @@ impl ConntrackTable {
         match found {
             Some((_, _, idx)) => {
                 self.free.push(&self.slots, idx);
+                if COUNT {
+                    self.counters.add(Counter::Removed, 1);
+                }
                 true
             }
             None => false,

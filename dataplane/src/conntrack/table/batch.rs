@@ -119,7 +119,7 @@ impl ConntrackTable {
         let mut inserts = 0;
         for (i, o) in out.iter_mut().enumerate().take(g.len()) {
             let h = &g[i];
-            *o = self.insert_at(
+            *o = self.insert_at::<false>(
                 &h.ck,
                 h.pkt_b,
                 h.loc,
@@ -128,7 +128,7 @@ impl ConntrackTable {
                 decisions[i],
                 now,
             );
-            inserts += u64::from(*o == Ok(Inserted::New));
+            inserts += u64::from(matches!(o, Ok(Inserted::New)));
         }
         self.counters.add(Counter::Inserts, inserts);
     }
@@ -144,7 +144,7 @@ impl ConntrackTable {
             let end = (start + BATCH).min(n);
             self.hash_and_touch(&keys[start..end], &mut g);
             for (i, o) in out[start..end].iter_mut().enumerate() {
-                *o = self.remove_at(&g[i].ck, g[i].loc);
+                *o = self.remove_at::<false>(&g[i].ck, g[i].loc);
                 removed += usize::from(*o);
             }
         }
