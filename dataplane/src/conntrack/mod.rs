@@ -64,10 +64,10 @@
 //!   single calls at 1M-4M entries, equal within noise at 100K, for ~4 % more instructions
 //!   then (1,270 against 1,220 per pair; since the group buffers are filled in place and
 //!   counted once per group, 1,197 against 1,195). A second look-ahead pass (a remove's
-//!   slot, an insert's cuckoo destinations) measured slower and was dropped. Churn stays above issue #4's
-//!   150 ns target: ~270-400 ns at 1M-4M, ~200-270 ns at 100K on this VM. The expiry
-//!   sweep (table/sweep.rs) groups its removals the same way: 18-30 % less time per expired
-//!   entry from 512K entries up, ~30 % more at 100K.
+//!   slot, an insert's cuckoo destinations) measured slower and was dropped. Churn stays
+//!   above issue #4's 150 ns target: ~270-400 ns at 1M-4M, ~200-270 ns at 100K on this VM.
+//!   The expiry sweep (table/sweep.rs) groups its removals the same way: 18-30 % less time
+//!   per expired entry from 512K entries up, ~30 % more at 100K.
 //!
 //! # Concurrency: one shared table, optimistic readers
 //! The two directions of a connection arrive on different veths, so on different RX queues
