@@ -78,48 +78,61 @@ impl ConntrackTable {
     /// lost"). The sample's state words are loaded before they are compared, so their misses
     /// overlap.
     pub(super) fn pick_victim(&self, buckets: &[u32], now: u32) -> Option<Victim> {
-        let live = || {
-            buckets.iter().flat_map(move |&b| {
-                let bucket = self.bucket(b);
-                (0..WAYS)
-                    .filter(move |&p| bucket.tag(p) != 0)
-                    .map(move |p| (b, p, bucket.index(p)))
-            })
-        };
         let mut sink = 0;
-        for (_, _, idx) in live().take(VICTIM_SAMPLE) {
-            sink ^= self.slots[idx as usize].hot().load(Ordering::Relaxed);
+        let mut sampled = 0;
+        'touch: for &b in buckets {
+            let bucket = self.bucket(b);
+            for pos in 0..WAYS {
+                if sampled == VICTIM_SAMPLE {
+                    break 'touch;
+                }
+                if bucket.tag(pos) != 0 {
+                    sink ^= self.slots[bucket.index(pos) as usize]
+                        .hot()
+                        .load(Ordering::Relaxed);
+                    sampled += 1;
+                }
+            }
         }
         std::hint::black_box(sink);
         let mut best: Option<Victim> = None;
-        for (seen, (b, pos, idx)) in live().enumerate() {
-            if seen >= VICTIM_SAMPLE && best.is_some() {
-                break;
-            }
-            let h = self.slots[idx as usize].hot().load(Ordering::Relaxed);
-            if h & LIVE == 0 || writing(h) {
-                continue;
-            }
-            let exp = expired(expiry(h), now);
-            let drop = state::droppable(slot::state(h), h & REPLIED != 0) || h & ALLOW == 0;
-            if !exp && !drop {
-                continue;
-            }
-            let v = Victim {
-                bucket: b,
-                pos,
-                idx,
-                hot: h,
-                expired: exp,
-            };
-            if exp {
-                return Some(v);
-            }
-            if best
-                .as_ref()
-                .is_none_or(|o| later(expiry(o.hot), expiry(h)))
-            {
-                best = Some(v);
+        let mut seen = 0;
+        for &b in buckets {
+            let bucket = self.bucket(b);
+            for pos in 0..WAYS {
+                if bucket.tag(pos) == 0 {
+                    continue;
+                }
+                if seen >= VICTIM_SAMPLE && best.is_some() {
+                    return best;
+                }
+                seen += 1;
+                let idx = bucket.index(pos);
+                let h = self.slots[idx as usize].hot().load(Ordering::Relaxed);
+                if h & LIVE == 0 || writing(h) {
+                    continue;
+                }
+                let exp = expired(expiry(h), now);
+                let drop = state::droppable(slot::state(h), h & REPLIED != 0) || h & ALLOW == 0;
+                if !exp && !drop {
+                    continue;
+                }
+                let v = Victim {
+                    bucket: b,
+                    pos,
+                    idx,
+                    hot: h,
+                    expired: exp,
+                };
+                if exp {
+                    return Some(v);
+                }
+                if best
+                    .as_ref()
+                    .is_none_or(|o| later(expiry(o.hot), expiry(h)))
+                {
+                    best = Some(v);
+                }
             }
         }
         best
