@@ -10,7 +10,7 @@
 //! destination ports. Rule ids are below [`RULE_LIMIT`].
 
 use super::peer_split::Peer;
-use super::rules::{Entry, EntryAction, RuleId, RuleTableBuilder};
+use super::rules::{Entry, EntryAction, RuleId, RuleTableBuilder, SideMatch};
 use super::sets::SetId;
 
 /// The rule's destination ports hold every flow reaching this list.
@@ -21,8 +21,17 @@ pub(crate) const FILTERED: u32 = 1 << 30;
 pub(crate) const FILTER_DST: u32 = 1 << 29;
 /// The rule is a Pass: its resume index follows (after the filter word, if any).
 pub(crate) const PASS: u32 = 1 << 28;
-/// Rule ids must be below this (268 million rules, 17 GB of entries: no real limit).
-pub const RULE_LIMIT: u32 = PASS;
+/// The word says all the rule requires of a flow reaching this list: it matches exactly when
+/// its filter (if any) holds, and its action is in [`ACTION`] (or it is a [`PASS`]), so its
+/// entry is never loaded.
+pub(crate) const COMPLETE: u32 = 1 << 27;
+/// A complete rule's action: [`ACT_ALLOW`], [`ACT_DENY`] or [`ACT_LOG`] (a Pass has [`PASS`]).
+pub(crate) const ACTION: u32 = 3 << 25;
+pub(crate) const ACT_ALLOW: u32 = 0;
+pub(crate) const ACT_DENY: u32 = 1 << 25;
+pub(crate) const ACT_LOG: u32 = 2 << 25;
+/// Rule ids must be below this (33 million rules, 2 GB of entries: no real limit).
+pub const RULE_LIMIT: u32 = 1 << 25;
 
 /// One decoded entry of a candidate list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +42,8 @@ pub(crate) struct Candidate {
     pub(crate) filter: Option<(bool, SetId)>,
     /// For a Pass: where the run resumes when it matches.
     pub(crate) resume: Option<usize>,
+    /// For a [`COMPLETE`] rule, its action: it matches when its filter holds.
+    pub(crate) complete: Option<EntryAction>,
     /// Index of the next entry.
     pub(crate) next: usize,
 }
@@ -56,13 +67,28 @@ pub(crate) fn decode(words: &[u32], i: usize) -> Option<Candidate> {
     } else {
         None
     };
+    let complete = (word & COMPLETE != 0).then(|| complete_action(word));
     Some(Candidate {
         rule: word & (RULE_LIMIT - 1),
         ports_checked: word & PORTS_CHECKED != 0,
         filter,
         resume,
+        complete,
         next,
     })
+}
+
+/// The action of a [`COMPLETE`] rule's word.
+#[inline(always)]
+pub(crate) fn complete_action(word: u32) -> EntryAction {
+    if word & PASS != 0 {
+        return EntryAction::Pass;
+    }
+    match word & ACTION {
+        ACT_ALLOW => EntryAction::Allow,
+        ACT_DENY => EntryAction::Deny,
+        _ => EntryAction::Log,
+    }
 }
 
 /// The rule ids of a candidate list, in order (for tests and statistics).
@@ -84,6 +110,34 @@ fn filter_of(e: &Entry, peer: Peer) -> Option<(bool, SetId)> {
     side.nets.or(side.selector).map(|set| (on_dst, set))
 }
 
+/// Does a flow reaching a list (of its protocol bucket; with `by_port`, of a port interval
+/// inside the rule's numeric destination ports) match `e` exactly when its filter holds?
+/// The bucket already implies the rule's protocol and not-protocol; what remains must be at
+/// most one peer set (the filter) and destination ports the interval satisfies.
+fn complete(e: &Entry, peer: Peer, by_port: bool) -> bool {
+    let m = &e.matcher;
+    let peer_side = peer.side(e);
+    let own = match peer {
+        Peer::Source => &m.dst,
+        Peer::Destination => &m.src,
+    };
+    let dst_ports_hold = m.dst.ports.is_empty() || (by_port && e.numeric_dst_ports().is_some());
+    let no_sets = |s: &SideMatch| {
+        s.nets.is_none() && s.selector.is_none() && s.not_nets.is_none() && s.not_selector.is_none()
+    };
+    m.family == 0
+        && m.icmp.is_none()
+        && m.not_icmp.is_none()
+        && !(peer_side.nets.is_some() && peer_side.selector.is_some())
+        && peer_side.not_nets.is_none()
+        && peer_side.not_selector.is_none()
+        && no_sets(own)
+        && m.src.ports.is_empty()
+        && m.src.not_ports.is_empty()
+        && dst_ports_hold
+        && m.dst.not_ports.is_empty()
+}
+
 /// The rule word of `r` and its filter set, if any.
 fn head(r: RuleId, rules: &RuleTableBuilder, peer: Peer, by_port: bool) -> (u32, Option<SetId>) {
     let Some(e) = rules.get(r) else {
@@ -99,6 +153,14 @@ fn head(r: RuleId, rules: &RuleTableBuilder, peer: Peer, by_port: bool) -> (u32,
     }
     if e.action == EntryAction::Pass {
         word |= PASS;
+    }
+    if complete(e, peer, by_port) {
+        word |= COMPLETE
+            | match e.action {
+                EntryAction::Allow | EntryAction::Pass => ACT_ALLOW,
+                EntryAction::Deny => ACT_DENY,
+                EntryAction::Log => ACT_LOG,
+            };
     }
     (word, filter.map(|(_, set)| set))
 }
@@ -182,6 +244,49 @@ mod tests {
         // For egress programs the source side is not the peer: no filter.
         let words = encode(&list, &rules, Peer::Destination, false);
         assert_eq!(decode(&words, 0).unwrap().filter, None);
+    }
+
+    #[test]
+    fn complete_words_carry_the_action_and_spare_the_entry() {
+        let mut rules = RuleTableBuilder::default();
+        let deny = rules.push(rule(EntryAction::Deny, Some(7)));
+        let log = rules.push(rule(EntryAction::Log, None));
+        let pass = rules.push(rule(EntryAction::Pass, Some(3)));
+        let mut negated = rule(EntryAction::Allow, Some(7));
+        negated.matcher.src.not_selector = Some(8);
+        let negated = rules.push(negated);
+        let mut named = rule(EntryAction::Allow, Some(7));
+        named.matcher.dst.ports.named = Box::new([(None, 1)]);
+        let named = rules.push(named);
+        let mut ranged = rule(EntryAction::Allow, Some(7));
+        ranged.matcher.dst.ports.ranges = Box::new([(80, 90)]);
+        let ranged = rules.push(ranged);
+        let list = [deny, log, pass, negated, named, ranged].map(|r| (r, 0));
+        let decoded = |peer, by_port| {
+            let words = encode(&list, &rules, peer, by_port);
+            let mut out = Vec::new();
+            let mut i = 0;
+            while let Some(c) = decode(&words, i) {
+                out.push(c.complete);
+                i = c.next;
+            }
+            out
+        };
+        use EntryAction::*;
+        // Ports hold only in a port interval's list.
+        assert_eq!(
+            decoded(Peer::Source, true),
+            [Some(Deny), Some(Log), Some(Pass), None, None, Some(Allow)]
+        );
+        assert_eq!(
+            decoded(Peer::Source, false),
+            [Some(Deny), Some(Log), Some(Pass), None, None, None]
+        );
+        // For an egress program the source set constrains the endpoint itself: not a filter.
+        assert_eq!(
+            decoded(Peer::Destination, true),
+            [None, Some(Log), None, None, None, None]
+        );
     }
 
     #[test]

@@ -23,8 +23,10 @@ pub enum Origin {
 /// The most Log rules a decision records; more are counted in `overflow`.
 pub const MAX_LOGGED: usize = 8;
 
-/// Log rules passed, in order (fixed capacity).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Log rules passed, in order (fixed capacity). Only the first `len` items are the list's:
+/// [`LogList::clear`] leaves the rest as they were (clearing is on every decision's path), so
+/// equality and `Debug` look at the recorded items and the overflow count only.
+#[derive(Clone, Copy)]
 pub struct LogList {
     items: [RuleRef; MAX_LOGGED],
     len: u8,
@@ -43,6 +45,23 @@ impl Default for LogList {
             len: 0,
             overflow: 0,
         }
+    }
+}
+
+impl PartialEq for LogList {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice() && self.overflow == other.overflow
+    }
+}
+
+impl Eq for LogList {}
+
+impl std::fmt::Debug for LogList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogList")
+            .field("items", &self.as_slice())
+            .field("overflow", &self.overflow)
+            .finish()
     }
 }
 
@@ -108,5 +127,40 @@ impl Default for Decision {
             egress: SideVerdict::no_endpoint(),
             ingress: SideVerdict::no_endpoint(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cleared_list_equals_a_fresh_one() {
+        let r = |rule| RuleRef {
+            tier: 1,
+            policy: 2,
+            rule,
+        };
+        let mut used = LogList::default();
+        for i in 0..MAX_LOGGED as u32 + 2 {
+            used.push(r(i));
+        }
+        assert_eq!(used.overflow, 2);
+        used.clear();
+        assert_eq!(used, LogList::default());
+        used.push(r(7));
+        let mut fresh = LogList::default();
+        fresh.push(r(7));
+        assert_eq!(used, fresh);
+        fresh.push(r(8));
+        assert_ne!(used, fresh);
+        assert_eq!(
+            format!("{used:?}"),
+            format!("{:?}", {
+                let mut l = LogList::default();
+                l.push(r(7));
+                l
+            })
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::candidate;
+use super::candidate::{self, COMPLETE, FILTER_DST, FILTERED, PASS, PORTS_CHECKED, RULE_LIMIT};
 use super::decision::{Decision, LogList, Origin, SideVerdict};
 use super::peer_split::Peer;
 use super::rules::{
@@ -27,24 +27,56 @@ const STAGE: usize = 16;
 /// Decide a batch of flows (the worker calls this once per RX batch for its misses).
 ///
 /// Staged, so that the dependent loads of one flow overlap with those of the others: first
-/// every flow's addresses are resolved (one hash probe per address), then every flow's
-/// candidate lists are located (program index walks), then each flow is decided (rule
-/// entries). Each stage runs the same code as [`classify`], so the results are equal.
+/// every flow's addresses are resolved (one hash probe per address); then every program
+/// header and set list those records name is loaded in one tight loop; then every flow's
+/// candidate lists are located (program index walks, whose headers are now cached or on the
+/// way) and their first words loaded; then the first candidates' rule entries; then each
+/// flow is decided. The loading passes only XOR what they read into a sink (a prefetch
+/// without `unsafe`: a short loop of independent loads keeps them all in flight at once);
+/// the deciding pass runs the same code as [`classify`], so the results are equal.
 pub fn classify_batch(snap: &Snapshot, keys: &[FlowKey], out: &mut [Decision]) {
     let none = (AddrSets::NONE, None);
+    let mut sink = 0u32;
     for (keys, out) in keys.chunks(STAGE).zip(out.chunks_mut(STAGE)) {
+        let n = keys.len().min(out.len());
         let mut resolved = [(none, none); STAGE];
-        for (slot, key) in resolved.iter_mut().zip(keys) {
+        for (slot, key) in resolved.iter_mut().zip(&keys[..n]) {
             *slot = (snap.resolve(key.src), snap.resolve(key.dst));
         }
-        let mut plans = [Plan::EMPTY; STAGE];
-        for ((plan, key), (src, dst)) in plans.iter_mut().zip(keys).zip(resolved) {
-            *plan = Plan::new(snap, key, src, dst);
+        for ((src, src_record), (dst, dst_record)) in &resolved[..n] {
+            sink ^= touch_side(snap, src, *src_record, false);
+            sink ^= touch_side(snap, dst, *dst_record, true);
         }
-        for ((key, slot), plan) in keys.iter().zip(out.iter_mut()).zip(&plans) {
+        let mut plans = [Plan::EMPTY; STAGE];
+        for ((plan, key), (src, dst)) in plans.iter_mut().zip(&keys[..n]).zip(resolved) {
+            *plan = Plan::new(snap, key, src, dst);
+            sink ^= plan.egress.first_word() ^ plan.ingress.first_word();
+        }
+        for plan in &plans[..n] {
+            sink ^= plan.egress.touch_entry(snap) ^ plan.ingress.touch_entry(snap);
+        }
+        for ((key, slot), plan) in keys.iter().zip(out.iter_mut()).zip(&plans[..n]) {
             plan.decide(snap, key, slot);
         }
     }
+    std::hint::black_box(sink);
+}
+
+/// Loads what deciding one side will read first: the program's header (on the side's
+/// record) and the address's set lists. Returns a word of them for the sink.
+#[inline(always)]
+fn touch_side(
+    snap: &Snapshot,
+    sets: &AddrSets<'_>,
+    record: Option<&AddrRecord>,
+    ingress: bool,
+) -> u32 {
+    let program = record.map_or(0, |r| {
+        snap.programs
+            .word(if ingress { r.ingress_at } else { r.egress_at })
+    });
+    let first = |l: &[u32]| l.first().copied().unwrap_or(0);
+    program ^ first(sets.endpoint_sets) ^ first(sets.cidr_sets)
 }
 
 /// One side located: its endpoint record and the candidates of its enforced program.
@@ -72,14 +104,25 @@ impl<'a> SidePlan<'a> {
             snap.programs
                 .candidates_at(at, key.protocol, dst_port(key), peer(key, ingress))
         });
-        // Touch the first candidate's entry now (unless a filter may spare it): in the batch
-        // path this load overlaps with the other flows' instead of stalling the decision stage.
-        if let Some(c) = candidate::decode(candidates, 0)
-            && c.filter.is_none()
-        {
-            std::hint::black_box(snap.rules.entry(c.rule).map(|e| e.checks));
-        }
         SidePlan { record, candidates }
+    }
+
+    /// The first word of the candidate list (for the batch path's sink).
+    #[inline(always)]
+    fn first_word(&self) -> u32 {
+        self.candidates.first().copied().unwrap_or(0)
+    }
+
+    /// Loads the first candidate's rule entry, unless its filter may spare it (for the batch
+    /// path's sink).
+    #[inline(always)]
+    fn touch_entry(&self, snap: &Snapshot) -> u32 {
+        match candidate::decode(self.candidates, 0) {
+            Some(c) if c.filter.is_none() && c.complete.is_none() => {
+                snap.rules.entry(c.rule).map_or(0, |e| u32::from(e.checks))
+            }
+            _ => 0,
+        }
     }
 }
 
@@ -171,7 +214,7 @@ impl FlowView<'_> {
             return;
         };
         out.endpoint = Some(ep.endpoint);
-        out.logged = LogList::default();
+        out.logged.clear();
         if ep.is_host() && self.failsafe(ingress) {
             out.allow = true;
             out.origin = Origin::Failsafe;
@@ -218,44 +261,68 @@ impl FlowView<'_> {
     /// First match over a candidate list (see `program`); running off the end is the profile
     /// drop.
     fn run(&self, candidates: &[u32], mut logged: Option<&mut LogList>) -> Outcome {
+        // The words are read here directly rather than through `candidate::decode` (same
+        // format): no intermediate candidate, one bounds check per word.
         let mut i = 0usize;
-        while let Some(c) = candidate::decode(candidates, i) {
-            i = c.next;
-            if let Some((dst, set)) = c.filter {
-                let addr = if dst { &self.dst } else { &self.src };
+        while let Some(&word) = candidates.get(i) {
+            i += 1;
+            let pass_word = usize::from(word & PASS != 0);
+            if word & FILTERED != 0 {
+                let Some(&set) = candidates.get(i) else {
+                    break;
+                };
+                i += 1;
+                let addr = if word & FILTER_DST != 0 {
+                    &self.dst
+                } else {
+                    &self.src
+                };
                 if !addr.contains(set) {
                     // The rule cannot match: its entry is never loaded.
+                    i += pass_word;
                     continue;
                 }
             }
-            let Some(entry) = self.rules.entry(c.rule) else {
-                break;
+            let rule = word & (RULE_LIMIT - 1);
+            let action = if word & COMPLETE != 0 {
+                // The word says it all: the filter held, so the rule matches.
+                candidate::complete_action(word)
+            } else {
+                let Some(entry) = self.rules.entry(rule) else {
+                    break;
+                };
+                if !self.matches(entry, word & PORTS_CHECKED != 0) {
+                    i += pass_word;
+                    continue;
+                }
+                entry.action
             };
-            if !self.matches(entry, c.ports_checked) {
-                continue;
-            }
-            match entry.action {
+            match action {
                 EntryAction::Allow => {
                     return Outcome {
                         allow: true,
-                        origin: self.rules.origin(c.rule),
+                        origin: self.rules.origin(rule),
                     };
                 }
                 EntryAction::Deny => {
                     return Outcome {
                         allow: false,
-                        origin: self.rules.origin(c.rule),
+                        origin: self.rules.origin(rule),
                     };
                 }
                 EntryAction::Log => {
                     if let (Some(list), Origin::Rule(r)) =
-                        (logged.as_deref_mut(), self.rules.origin(c.rule))
+                        (logged.as_deref_mut(), self.rules.origin(rule))
                     {
                         list.push(r);
                     }
+                    i += pass_word;
                 }
                 // Resume after the group; the index only ever moves forward.
-                EntryAction::Pass => i = c.resume.unwrap_or(usize::MAX),
+                EntryAction::Pass => {
+                    let resume = candidates.get(i).map_or(usize::MAX, |&at| at as usize);
+                    i = resume.max(i + 1);
+                }
             }
         }
         Outcome {

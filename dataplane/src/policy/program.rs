@@ -93,6 +93,12 @@ impl Programs {
         self.at.get(id as usize).copied().unwrap_or(NONE)
     }
 
+    /// The arena word at `at` (0 past the end): the batch path loads program headers with it.
+    #[inline]
+    pub(crate) fn word(&self, at: u32) -> u32 {
+        self.words.get(at as usize).copied().unwrap_or(0)
+    }
+
     /// Rules in program `id`.
     pub fn rule_count(&self, id: u32) -> usize {
         let at = self.offset(id) as usize;
@@ -503,7 +509,7 @@ mod tests {
     use crate::net::IpNet;
     use std::net::Ipv4Addr;
 
-    use super::super::candidate::{PORTS_CHECKED, rule_ids as ids};
+    use super::super::candidate::{ACT_LOG, COMPLETE, PORTS_CHECKED, rule_ids as ids};
 
     /// A peer no test rule constrains.
     const ANY: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
@@ -543,13 +549,21 @@ mod tests {
         let id = programs.add(b);
         let p = programs.build(&rules, &SetRanges::default());
         // tcp/80 from anywhere allows every flow of its list: nothing after it is reachable.
-        assert_eq!(p.candidates(id, 6, 80, ANY), &[PORTS_CHECKED]);
-        assert_eq!(p.candidates(id, 6, 81, ANY), &[2]);
-        assert_eq!(p.candidates(id, 6, 1500, ANY), &[2, 3 | PORTS_CHECKED]);
-        assert_eq!(p.candidates(id, 6, 2001, ANY), &[2]);
-        assert_eq!(p.candidates(id, 17, 53, ANY), &[1 | PORTS_CHECKED]);
-        assert_eq!(p.candidates(id, 1, 0, ANY), &[2]);
-        assert_eq!(p.candidates(id, 132, 80, ANY), &[2]);
+        // (Every rule here is complete: its bucket and port interval say all it requires.)
+        let log = 2 | COMPLETE | ACT_LOG;
+        assert_eq!(p.candidates(id, 6, 80, ANY), &[PORTS_CHECKED | COMPLETE]);
+        assert_eq!(p.candidates(id, 6, 81, ANY), &[log]);
+        assert_eq!(
+            p.candidates(id, 6, 1500, ANY),
+            &[log, 3 | PORTS_CHECKED | COMPLETE]
+        );
+        assert_eq!(p.candidates(id, 6, 2001, ANY), &[log]);
+        assert_eq!(
+            p.candidates(id, 17, 53, ANY),
+            &[1 | PORTS_CHECKED | COMPLETE]
+        );
+        assert_eq!(p.candidates(id, 1, 0, ANY), &[log]);
+        assert_eq!(p.candidates(id, 132, 80, ANY), &[log]);
         assert_eq!(p.rule_count(id), 4);
         assert!(p.candidates(empty, 6, 80, ANY).is_empty());
         assert!(p.candidates(99, 6, 80, ANY).is_empty());
