@@ -7,7 +7,9 @@
 //! the flow's peer address (source or destination, [`FILTER_DST`]) must belong to it for the
 //! rule to match, so a candidate whose filter fails is skipped without loading its entry.
 //! [`PORTS_CHECKED`]: the list's destination-port interval lies inside the rule's (numeric)
-//! destination ports. Rule ids are below [`RULE_LIMIT`].
+//! destination ports. [`COMPLETE`]: the filter (if any) is the rule's only remaining
+//! condition for flows reaching the list, and the word's [`ACTION`] bits (or [`PASS`]) are its
+//! action, so a complete rule is decided without its entry. Rule ids are below [`RULE_LIMIT`].
 
 use super::peer_split::Peer;
 use super::rules::{Entry, EntryAction, RuleId, RuleTableBuilder, SideMatch};
