@@ -27,56 +27,27 @@ const STAGE: usize = 16;
 /// Decide a batch of flows (the worker calls this once per RX batch for its misses).
 ///
 /// Staged, so that the dependent loads of one flow overlap with those of the others: first
-/// every flow's addresses are resolved (one hash probe per address); then every program
-/// header and set list those records name is loaded in one tight loop; then every flow's
-/// candidate lists are located (program index walks, whose headers are now cached or on the
-/// way) and their first words loaded; then the first candidates' rule entries; then each
-/// flow is decided. The loading passes only XOR what they read into a sink (a prefetch
-/// without `unsafe`: a short loop of independent loads keeps them all in flight at once);
-/// the deciding pass runs the same code as [`classify`], so the results are equal.
+/// every flow's addresses are resolved (one hash probe per address), then every flow's
+/// candidate lists are located (program index walks) and their first entries touched, then
+/// each flow is decided. Each stage runs the same code as [`classify`], so the results are
+/// equal. (Separate tight passes loading program headers, set lists and list heads first
+/// measured no faster: `bench/README.md`.)
 pub fn classify_batch(snap: &Snapshot, keys: &[FlowKey], out: &mut [Decision]) {
     let none = (AddrSets::NONE, None);
-    let mut sink = 0u32;
     for (keys, out) in keys.chunks(STAGE).zip(out.chunks_mut(STAGE)) {
-        let n = keys.len().min(out.len());
         let mut resolved = [(none, none); STAGE];
-        for (slot, key) in resolved.iter_mut().zip(&keys[..n]) {
+        for (slot, key) in resolved.iter_mut().zip(keys) {
             *slot = (snap.resolve(key.src), snap.resolve(key.dst));
         }
-        for ((src, src_record), (dst, dst_record)) in &resolved[..n] {
-            sink ^= touch_side(snap, src, *src_record, false);
-            sink ^= touch_side(snap, dst, *dst_record, true);
-        }
         let mut plans = [Plan::EMPTY; STAGE];
-        for ((plan, key), (src, dst)) in plans.iter_mut().zip(&keys[..n]).zip(resolved) {
+        for ((plan, key), (src, dst)) in plans.iter_mut().zip(keys).zip(resolved) {
             *plan = Plan::new(snap, key, src, dst);
-            sink ^= plan.egress.first_word() ^ plan.ingress.first_word();
+            std::hint::black_box(plan.egress.touch_entry(snap) ^ plan.ingress.touch_entry(snap));
         }
-        for plan in &plans[..n] {
-            sink ^= plan.egress.touch_entry(snap) ^ plan.ingress.touch_entry(snap);
-        }
-        for ((key, slot), plan) in keys.iter().zip(out.iter_mut()).zip(&plans[..n]) {
+        for ((key, slot), plan) in keys.iter().zip(out.iter_mut()).zip(&plans) {
             plan.decide(snap, key, slot);
         }
     }
-    std::hint::black_box(sink);
-}
-
-/// Loads what deciding one side will read first: the program's header (on the side's
-/// record) and the address's set lists. Returns a word of them for the sink.
-#[inline(always)]
-fn touch_side(
-    snap: &Snapshot,
-    sets: &AddrSets<'_>,
-    record: Option<&AddrRecord>,
-    ingress: bool,
-) -> u32 {
-    let program = record.map_or(0, |r| {
-        snap.programs
-            .word(if ingress { r.ingress_at } else { r.egress_at })
-    });
-    let first = |l: &[u32]| l.first().copied().unwrap_or(0);
-    program ^ first(sets.endpoint_sets) ^ first(sets.cidr_sets)
 }
 
 /// One side located: its endpoint record and the candidates of its enforced program.
@@ -107,14 +78,8 @@ impl<'a> SidePlan<'a> {
         SidePlan { record, candidates }
     }
 
-    /// The first word of the candidate list (for the batch path's sink).
-    #[inline(always)]
-    fn first_word(&self) -> u32 {
-        self.candidates.first().copied().unwrap_or(0)
-    }
-
-    /// Loads the first candidate's rule entry, unless its filter may spare it (for the batch
-    /// path's sink).
+    /// Loads the first candidate's rule entry, unless its word may spare it (the batch path
+    /// touches it while locating the other flows' lists).
     #[inline(always)]
     fn touch_entry(&self, snap: &Snapshot) -> u32 {
         match candidate::decode(self.candidates, 0) {

@@ -47,10 +47,9 @@
 //!   bucket and port interval are all it requires, its word carries its action and the entry
 //!   is never loaded; `run` reads the words directly. 10,000 policies: 1,122 -> 1,064
 //!   instructions and LL misses 2.75 -> 2.48 per decision (callgrind, 2 MiB LL model).
-//! - The batch path in stages (resolve addresses; load program headers and set lists; locate
-//!   candidate lists and load their first words; load first entries; decide), the loading
-//!   passes tight loops of independent loads so one flow's misses overlap with the others'
-//!   (their wall-time benefit is below this shared machine's noise so far).
+//! - The batch path in three stages (resolve addresses, locate candidate lists and touch the
+//!   first entry, decide) so one flow's misses overlap with the others'. Extra tight passes
+//!   loading program headers, set lists and list heads ahead measured no faster (dropped).
 //!
 //! Results and the remaining gap: `bench/README.md`, "Policy matcher".
 

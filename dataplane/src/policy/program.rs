@@ -93,12 +93,6 @@ impl Programs {
         self.at.get(id as usize).copied().unwrap_or(NONE)
     }
 
-    /// The arena word at `at` (0 past the end): the batch path loads program headers with it.
-    #[inline]
-    pub(crate) fn word(&self, at: u32) -> u32 {
-        self.words.get(at as usize).copied().unwrap_or(0)
-    }
-
     /// Rules in program `id`.
     pub fn rule_count(&self, id: u32) -> usize {
         let at = self.offset(id) as usize;
